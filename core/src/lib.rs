@@ -22,7 +22,9 @@ pub mod lightfm;
 pub mod matrix;
 pub mod model_file;
 pub mod popularity;
+pub mod recommender;
 pub mod rng;
+pub mod scorer;
 pub mod topn;
 
 pub use error::{RecoError, Result};
