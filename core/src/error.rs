@@ -45,6 +45,9 @@ pub enum RecoError {
         /// The newest version this build reads.
         supported: u32,
     },
+    /// An operation the model cannot perform (e.g. item similarity for popularity).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// A model file of another kind than the one asked for (e.g. a popularity file loaded as ALS).
     #[error("wrong model kind: expected {expected}, the file holds {found}")]
     WrongModelKind {
