@@ -269,6 +269,40 @@ fn evaluate_scores_the_recommend_batch_lists() {
     close(evaluate(&t, &train, &test, 3).unwrap().precision, 0.0);
 }
 
+#[test]
+fn evaluate_is_the_mean_of_list_metrics_over_recommend_batch() {
+    // Pseudo-random scores per user; the averages must equal the per-list metrics of the
+    // batch lists, and repeated (parallel) runs must agree exactly.
+    let (train, test) = holdout_split(&varied(), 0.3, 5).unwrap();
+    let rows: Vec<Vec<f32>> = (0..30u32)
+        .map(|u| {
+            (0..40u32)
+                .map(|i| ((u * 31 + i * 17) % 23) as f32 - 5.0)
+                .collect()
+        })
+        .collect();
+    for fallback in [false, true] {
+        let t = Table {
+            rows: rows.clone(),
+            fallback,
+        };
+        let m = evaluate(&t, &train, &test, 4).unwrap();
+        let users: Vec<u32> = (0..30).filter(|&u| test.row_nnz(u as usize) > 0).collect();
+        let lists = recommend_batch(&t, &train, &users, 4);
+        let (mut ndcg, mut map) = (0.0, 0.0);
+        for (&u, list) in users.iter().zip(&lists) {
+            let items: Vec<u32> = list.iter().map(|s| s.item).collect();
+            let lm = list_metrics(&items, test.row(u as usize).0, 4);
+            ndcg += lm.ndcg;
+            map += lm.map;
+        }
+        assert_eq!(m.users_evaluated, users.len());
+        close(m.ndcg, ndcg / users.len() as f64);
+        close(m.map, map / users.len() as f64);
+        assert_eq!(evaluate(&t, &train, &test, 4).unwrap(), m);
+    }
+}
+
 // ----------------------------------------------------------------------------- popularity
 
 #[test]
