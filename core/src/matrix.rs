@@ -387,9 +387,9 @@ mod tests {
             let m = CsrMatrix::from_triples(7, 5, &triples).unwrap();
             let mut dense = [[0f32; 5]; 7];
             for &(r, c, w) in &triples { dense[r as usize][c as usize] += w; }
-            for r in 0..7 {
-                for c in 0..5u32 {
-                    prop_assert!((m.get(r, c) - dense[r][c as usize]).abs() < 1e-4);
+            for (r, row) in dense.iter().enumerate() {
+                for (c, &want) in row.iter().enumerate() {
+                    prop_assert!((m.get(r, c as u32) - want).abs() < 1e-4);
                 }
             }
             let t = m.transpose();

@@ -69,7 +69,7 @@ impl Rng {
     /// Uniform integer in `0..n` (Lemire's multiply-shift; `n` must be > 0).
     #[inline]
     pub fn below(&mut self, n: u32) -> u32 {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as u32
+        (((self.next_u64() >> 32) * n as u64) >> 32) as u32
     }
 
     /// Standard normal sample (Box–Muller).

@@ -102,7 +102,7 @@ impl TopN {
             }
         }
         out.extend(self.heap.drain().map(|w| w.0));
-        out.sort_by(|a, b| Worst(*a).cmp(&Worst(*b)));
+        out.sort_by_key(|s| Worst(*s));
         out.dedup_by_key(|s| s.item);
     }
 
