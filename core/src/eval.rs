@@ -310,9 +310,9 @@ impl Scratch {
 
     /// Scores `user` and leaves the top `n` unseen items in `self.list`, with the popularity
     /// fill when `popularity_order` is given.
-    fn recommend(
+    fn recommend<S: ItemScorer + ?Sized>(
         &mut self,
-        scorer: &impl ItemScorer,
+        scorer: &S,
         seen: &[u32],
         user: u32,
         n: usize,
@@ -331,7 +331,7 @@ impl Scratch {
 }
 
 /// The popularity order (distinct users per item in `train`) if `scorer` needs the fill.
-fn fallback_order(scorer: &impl ItemScorer, train: &CsrMatrix) -> Option<Vec<u32>> {
+fn fallback_order<S: ItemScorer + ?Sized>(scorer: &S, train: &CsrMatrix) -> Option<Vec<u32>> {
     scorer
         .needs_fallback_below_zero()
         .then(|| ranking(&item_user_counts(train)))
@@ -366,8 +366,8 @@ fn map_users<T: Send>(
 ///
 /// # Panics
 /// When a user index is `>= seen.n_rows()` or `scorer.n_items() != seen.n_cols()`.
-pub fn recommend_batch(
-    scorer: &(impl ItemScorer + Sync),
+pub fn recommend_batch<S: ItemScorer + Sync + ?Sized>(
+    scorer: &S,
     seen: &CsrMatrix,
     users: &[u32],
     n: usize,
@@ -393,8 +393,8 @@ pub fn recommend_batch(
 ///
 /// Fails when `k == 0`, `train` and `test` differ in shape, the scorer's item count differs
 /// from the matrices', or no user has a test item.
-pub fn evaluate(
-    scorer: &(impl ItemScorer + Sync),
+pub fn evaluate<S: ItemScorer + Sync + ?Sized>(
+    scorer: &S,
     train: &CsrMatrix,
     test: &CsrMatrix,
     k: usize,
