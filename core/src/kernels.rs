@@ -1,30 +1,680 @@
-//! Dense f32 kernels used by the hot loops (dot products, axpy).
+//! Dense f32 kernels used by the hot loops: dot products, axpy, scaling, matrix–vector
+//! products and the sparse "project and accumulate" step of ALS.
 //!
-//! Portable scalar versions; see the SIMD dispatch below them.
+//! Every kernel has a portable [`scalar`] version and SIMD versions chosen per target:
+//!
+//! * x86_64: AVX2 + FMA. With `std` the CPU is probed once at run time
+//!   (`is_x86_feature_detected!`, cached in an atomic), so one binary runs everywhere and is fast
+//!   on modern CPUs. Without `std` the AVX2 path is used only when the crate is compiled with
+//!   `target_feature = "avx2"` and `"fma"` enabled; otherwise the scalar path.
+//! * wasm32 with `simd128` enabled at compile time: explicit `f32x4` intrinsics.
+//! * Everything else: the scalar path.
+//!
+//! SIMD and scalar results agree up to floating-point reassociation (the lanes sum in a
+//! different order), i.e. within a few ulps of the magnitude of the summed terms.
+//!
+//! Slices may have any length and alignment. Matrices are dense, row-major `f32` slices.
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd128 as portable;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use scalar as portable;
+
+/// True when the AVX2 + FMA kernels may run: known at compile time.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline(always)]
+fn avx2_fma_available() -> bool {
+    true
+}
+
+/// True when the AVX2 + FMA kernels may run: probed once, then cached.
+#[cfg(all(
+    target_arch = "x86_64",
+    feature = "std",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+#[inline]
+fn avx2_fma_available() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    const UNKNOWN: u8 = 0;
+    const ABSENT: u8 = 1;
+    const PRESENT: u8 = 2;
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match STATE.load(Ordering::Relaxed) {
+        PRESENT => true,
+        ABSENT => false,
+        _ => {
+            let found = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            STATE.store(if found { PRESENT } else { ABSENT }, Ordering::Relaxed);
+            found
+        }
+    }
+}
+
+/// Calls the AVX2 version of a kernel when the CPU has it, else the portable one.
+macro_rules! dispatch {
+    ($kernel:ident($($arg:expr),*)) => {{
+        #[cfg(all(
+            target_arch = "x86_64",
+            any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+        ))]
+        {
+            if avx2_fma_available() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                return unsafe { avx2::$kernel($($arg),*) };
+            }
+        }
+        portable::$kernel($($arg),*)
+    }};
+}
+
+/// The kernel family in use on this machine: `"avx2+fma"`, `"simd128"` or `"scalar"`.
+pub fn simd_backend() -> &'static str {
+    #[cfg(all(
+        target_arch = "x86_64",
+        any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    {
+        if avx2_fma_available() {
+            return "avx2+fma";
+        }
+    }
+    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        "simd128"
+    } else {
+        "scalar"
+    }
+}
 
 /// `Σ a[k]·b[k]` over the common length.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut tail = 0f32;
-    for k in chunks * 8..n {
-        tail += a[k] * b[k];
-    }
-    acc.iter().sum::<f32>() + tail
+    dispatch!(dot(a, b))
+}
+
+/// `Σ x[k]²`.
+#[inline]
+pub fn squared_norm(x: &[f32]) -> f32 {
+    dispatch!(dot(x, x))
 }
 
 /// `y += alpha·x` over the common length.
 #[inline]
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (yk, &xk) in y.iter_mut().zip(x) {
-        *yk += alpha * xk;
+    dispatch!(axpy(alpha, x, y))
+}
+
+/// `x *= alpha`.
+#[inline]
+pub fn scale(alpha: f32, x: &mut [f32]) {
+    dispatch!(scale(alpha, x))
+}
+
+/// `out[i] = a[i, ..] · x` for a row-major `out.len() × x.len()` matrix `a` (e.g. scoring
+/// every item: rows are item factors, `x` a user vector). Panics if `a` is too short.
+#[inline]
+pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
+    assert!(a.len() >= out.len() * x.len(), "matvec: matrix too small");
+    dispatch!(matvec(a, x, out))
+}
+
+/// `y = A·x` for a symmetric `n × n` matrix `A` (row-major, `n = x.len() = y.len()`), such as
+/// a Gram matrix YᵀY. Panics if `a` holds fewer than `n²` values or `y.len() != n`.
+#[inline]
+pub fn symmetric_matvec(a: &[f32], x: &[f32], y: &mut [f32]) {
+    assert!(
+        a.len() >= x.len() * x.len() && y.len() == x.len(),
+        "symmetric_matvec: bad sizes"
+    );
+    dispatch!(symmetric_matvec(a, x, y))
+}
+
+/// For each `k`, with `row = rows[indices[k]]` (rows of length `dim` in a row-major matrix):
+/// `out += coeff(k, row · x) · row`.
+///
+/// This is the sparse part of the ALS normal equations, `Σ_i c_i (y_i·x) y_i`, with one load of
+/// each `y_i` for both the dot product and the update. Panics if an index is out of range.
+#[inline]
+pub fn accumulate_projections<F: FnMut(usize, f32) -> f32>(
+    rows: &[f32],
+    dim: usize,
+    indices: &[u32],
+    x: &[f32],
+    out: &mut [f32],
+    coeff: F,
+) {
+    assert!(
+        x.len() == dim && out.len() == dim,
+        "accumulate_projections: bad sizes"
+    );
+    dispatch!(accumulate_projections(rows, dim, indices, x, out, coeff))
+}
+
+/// `A += alpha·x·xᵀ` on the lower triangle (including the diagonal) of the row-major
+/// `n × n` matrix `a`, `n = x.len()`; the strict upper triangle is left untouched.
+#[inline]
+pub fn add_outer_product_lower(alpha: f32, x: &[f32], a: &mut [f32]) {
+    assert!(
+        a.len() >= x.len() * x.len(),
+        "add_outer_product_lower: matrix too small"
+    );
+    dispatch!(add_outer_product_lower(alpha, x, a))
+}
+
+/// Portable reference kernels: the fallback on targets without SIMD, and the reference the
+/// SIMD versions are tested against. Same contracts as the dispatching functions above.
+pub mod scalar {
+    /// `Σ a[k]·b[k]` over the common length, in 8 interleaved partial sums.
+    #[inline]
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0f32; 8];
+        let mut a_chunks = a.chunks_exact(8);
+        let mut b_chunks = b.chunks_exact(8);
+        for (ca, cb) in (&mut a_chunks).zip(&mut b_chunks) {
+            for l in 0..8 {
+                acc[l] += ca[l] * cb[l];
+            }
+        }
+        let tail: f32 = a_chunks
+            .remainder()
+            .iter()
+            .zip(b_chunks.remainder())
+            .map(|(p, q)| p * q)
+            .sum();
+        acc.iter().sum::<f32>() + tail
+    }
+
+    /// `y += alpha·x` over the common length.
+    #[inline]
+    pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        for (yk, &xk) in y.iter_mut().zip(x) {
+            *yk += alpha * xk;
+        }
+    }
+
+    /// `x *= alpha`.
+    #[inline]
+    pub fn scale(alpha: f32, x: &mut [f32]) {
+        for xk in x {
+            *xk *= alpha;
+        }
+    }
+
+    /// `out[i] = a[i, ..] · x`, `a` row-major `out.len() × x.len()`.
+    pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
+        let n = x.len();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&a[i * n..(i + 1) * n], x);
+        }
+    }
+
+    /// `y = A·x` for a symmetric `n × n` `A` (row `i` of `A` is column `i`).
+    pub fn symmetric_matvec(a: &[f32], x: &[f32], y: &mut [f32]) {
+        matvec(a, x, y)
+    }
+
+    /// `out += coeff(k, row·x)·row` for `row = rows[indices[k]]`.
+    pub fn accumulate_projections<F: FnMut(usize, f32) -> f32>(
+        rows: &[f32],
+        dim: usize,
+        indices: &[u32],
+        x: &[f32],
+        out: &mut [f32],
+        mut coeff: F,
+    ) {
+        for (k, &i) in indices.iter().enumerate() {
+            let row = &rows[i as usize * dim..(i as usize + 1) * dim];
+            let c = coeff(k, dot(row, x));
+            axpy(c, row, out);
+        }
+    }
+
+    /// `A += alpha·x·xᵀ` on the lower triangle of the row-major `n × n` `a`.
+    pub fn add_outer_product_lower(alpha: f32, x: &[f32], a: &mut [f32]) {
+        let n = x.len();
+        for (j, &xj) in x.iter().enumerate() {
+            axpy(alpha * xj, &x[..=j], &mut a[j * n..j * n + j + 1]);
+        }
+    }
+}
+
+/// AVX2 + FMA kernels (8 lanes, fused multiply-add).
+///
+/// # Safety
+/// Every function requires a CPU with AVX2 and FMA; slice bounds are checked as in [`scalar`].
+#[cfg(all(
+    target_arch = "x86_64",
+    any(feature = "std", all(target_feature = "avx2", target_feature = "fma"))
+))]
+mod avx2 {
+    use core::arch::x86_64::*;
+
+    /// Sum of the 8 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn horizontal_sum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut k = 0;
+        while k + 32 <= n {
+            for (l, acc_l) in acc.iter_mut().enumerate() {
+                let off = k + 8 * l;
+                *acc_l = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(off)), _mm256_loadu_ps(pb.add(off)), *acc_l);
+            }
+            k += 32;
+        }
+        while k + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(k)), _mm256_loadu_ps(pb.add(k)), acc[0]);
+            k += 8;
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut total = horizontal_sum(sum);
+        while k < n {
+            total += a[k] * b[k];
+            k += 1;
+        }
+        total
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+        let va = _mm256_set1_ps(alpha);
+        let mut k = 0;
+        while k + 8 <= n {
+            let v = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(k)), _mm256_loadu_ps(py.add(k)));
+            _mm256_storeu_ps(py.add(k), v);
+            k += 8;
+        }
+        while k < n {
+            y[k] += alpha * x[k];
+            k += 1;
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scale(alpha: f32, x: &mut [f32]) {
+        let n = x.len();
+        let px = x.as_mut_ptr();
+        let va = _mm256_set1_ps(alpha);
+        let mut k = 0;
+        while k + 8 <= n {
+            _mm256_storeu_ps(px.add(k), _mm256_mul_ps(va, _mm256_loadu_ps(px.add(k))));
+            k += 8;
+        }
+        while k < n {
+            x[k] *= alpha;
+            k += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
+        let n = x.len();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&a[i * n..(i + 1) * n], x);
+        }
+    }
+
+    /// `y[c..c + 8·W] = Σ_j x[j]·a[j, c..c + 8·W]`: W accumulators stay in registers.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn column_block<const W: usize>(a: &[f32], x: &[f32], y: &mut [f32], c: usize) {
+        let n = x.len();
+        debug_assert!(c + 8 * W <= n && a.len() >= n * n && y.len() == n);
+        let pa = a.as_ptr();
+        let mut acc = [_mm256_setzero_ps(); W];
+        for (j, &xj) in x.iter().enumerate() {
+            let vx = _mm256_set1_ps(xj);
+            let row = pa.add(j * n + c);
+            for (l, acc_l) in acc.iter_mut().enumerate() {
+                *acc_l = _mm256_fmadd_ps(vx, _mm256_loadu_ps(row.add(8 * l)), *acc_l);
+            }
+        }
+        for (l, acc_l) in acc.iter().enumerate() {
+            _mm256_storeu_ps(y.as_mut_ptr().add(c + 8 * l), *acc_l);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn symmetric_matvec(a: &[f32], x: &[f32], y: &mut [f32]) {
+        let n = x.len();
+        let mut c = 0;
+        while c + 64 <= n {
+            column_block::<8>(a, x, y, c);
+            c += 64;
+        }
+        while c + 8 <= n {
+            column_block::<1>(a, x, y, c);
+            c += 8;
+        }
+        // Remaining columns equal the remaining rows (A is symmetric): plain dot products.
+        while c < n {
+            y[c] = dot(&a[c * n..(c + 1) * n], x);
+            c += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn accumulate_projections<F: FnMut(usize, f32) -> f32>(
+        rows: &[f32],
+        dim: usize,
+        indices: &[u32],
+        x: &[f32],
+        out: &mut [f32],
+        mut coeff: F,
+    ) {
+        for (k, &i) in indices.iter().enumerate() {
+            let row = &rows[i as usize * dim..(i as usize + 1) * dim];
+            let c = coeff(k, dot(row, x));
+            axpy(c, row, out);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn add_outer_product_lower(alpha: f32, x: &[f32], a: &mut [f32]) {
+        let n = x.len();
+        for (j, &xj) in x.iter().enumerate() {
+            axpy(alpha * xj, &x[..=j], &mut a[j * n..j * n + j + 1]);
+        }
+    }
+}
+
+/// wasm `simd128` kernels (4 lanes; wasm has no fused multiply-add in simd128).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    #[inline]
+    fn load(s: &[f32], k: usize) -> v128 {
+        debug_assert!(k + 4 <= s.len());
+        // SAFETY: callers only pass `k + 4 <= s.len()`; v128_load has no alignment requirement.
+        unsafe { v128_load(s.as_ptr().add(k) as *const v128) }
+    }
+
+    #[inline]
+    fn store(s: &mut [f32], k: usize, v: v128) {
+        assert!(k + 4 <= s.len());
+        // SAFETY: in bounds (checked); v128_store has no alignment requirement.
+        unsafe { v128_store(s.as_mut_ptr().add(k) as *mut v128, v) }
+    }
+
+    #[inline]
+    fn horizontal_sum(v: v128) -> f32 {
+        f32x4_extract_lane::<0>(v)
+            + f32x4_extract_lane::<1>(v)
+            + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
+    }
+
+    #[inline]
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [f32x4_splat(0.0); 4];
+        let mut k = 0;
+        while k + 16 <= n {
+            for (l, acc_l) in acc.iter_mut().enumerate() {
+                let off = k + 4 * l;
+                *acc_l = f32x4_add(*acc_l, f32x4_mul(load(a, off), load(b, off)));
+            }
+            k += 16;
+        }
+        while k + 4 <= n {
+            acc[0] = f32x4_add(acc[0], f32x4_mul(load(a, k), load(b, k)));
+            k += 4;
+        }
+        let sum = f32x4_add(f32x4_add(acc[0], acc[1]), f32x4_add(acc[2], acc[3]));
+        let mut total = horizontal_sum(sum);
+        while k < n {
+            total += a[k] * b[k];
+            k += 1;
+        }
+        total
+    }
+
+    #[inline]
+    pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        let va = f32x4_splat(alpha);
+        let mut k = 0;
+        while k + 4 <= n {
+            let v = f32x4_add(load(y, k), f32x4_mul(va, load(x, k)));
+            store(y, k, v);
+            k += 4;
+        }
+        while k < n {
+            y[k] += alpha * x[k];
+            k += 1;
+        }
+    }
+
+    #[inline]
+    pub fn scale(alpha: f32, x: &mut [f32]) {
+        let va = f32x4_splat(alpha);
+        let mut k = 0;
+        while k + 4 <= x.len() {
+            let v = f32x4_mul(va, load(x, k));
+            store(x, k, v);
+            k += 4;
+        }
+        while k < x.len() {
+            x[k] *= alpha;
+            k += 1;
+        }
+    }
+
+    pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
+        let n = x.len();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&a[i * n..(i + 1) * n], x);
+        }
+    }
+
+    /// `y[c..c + 4·W] = Σ_j x[j]·a[j, c..c + 4·W]` with W accumulators.
+    #[inline]
+    fn column_block<const W: usize>(a: &[f32], x: &[f32], y: &mut [f32], c: usize) {
+        let n = x.len();
+        let mut acc = [f32x4_splat(0.0); W];
+        for (j, &xj) in x.iter().enumerate() {
+            let vx = f32x4_splat(xj);
+            let row = &a[j * n + c..j * n + c + 4 * W];
+            for (l, acc_l) in acc.iter_mut().enumerate() {
+                *acc_l = f32x4_add(*acc_l, f32x4_mul(vx, load(row, 4 * l)));
+            }
+        }
+        for (l, acc_l) in acc.iter().enumerate() {
+            store(y, c + 4 * l, *acc_l);
+        }
+    }
+
+    pub fn symmetric_matvec(a: &[f32], x: &[f32], y: &mut [f32]) {
+        let n = x.len();
+        let mut c = 0;
+        while c + 32 <= n {
+            column_block::<8>(a, x, y, c);
+            c += 32;
+        }
+        while c + 4 <= n {
+            column_block::<1>(a, x, y, c);
+            c += 4;
+        }
+        while c < n {
+            y[c] = dot(&a[c * n..(c + 1) * n], x);
+            c += 1;
+        }
+    }
+
+    pub fn accumulate_projections<F: FnMut(usize, f32) -> f32>(
+        rows: &[f32],
+        dim: usize,
+        indices: &[u32],
+        x: &[f32],
+        out: &mut [f32],
+        mut coeff: F,
+    ) {
+        for (k, &i) in indices.iter().enumerate() {
+            let row = &rows[i as usize * dim..(i as usize + 1) * dim];
+            let c = coeff(k, dot(row, x));
+            axpy(c, row, out);
+        }
+    }
+
+    pub fn add_outer_product_lower(alpha: f32, x: &[f32], a: &mut [f32]) {
+        let n = x.len();
+        for (j, &xj) in x.iter().enumerate() {
+            axpy(alpha * xj, &x[..=j], &mut a[j * n..j * n + j + 1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// Deterministic values in [-1, 1) with varied magnitudes.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = crate::rng::Rng::new(seed);
+        (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect()
+    }
+
+    /// `|got − want| ≤ 1e-5 · scale` where `scale` bounds the magnitude of the summed terms.
+    fn assert_close(got: f32, want: f32, scale: f32, what: &str) {
+        let tol = 1e-5 * scale.max(1.0);
+        assert!((got - want).abs() <= tol, "{what}: {got} vs {want} (tol {tol})");
+    }
+
+    fn assert_all_close(got: &[f32], want: &[f32], scale: f32, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert_close(g, w, scale, &alloc::format!("{what}[{k}]"));
+        }
+    }
+
+    /// Every length 0..=70 at offsets 0..3 (so slices start misaligned).
+    fn cases() -> impl Iterator<Item = (usize, usize)> {
+        (0..=70).flat_map(|n| (0..3).map(move |off| (n, off)))
+    }
+
+    #[test]
+    fn dot_norm_axpy_scale_match_scalar() {
+        let a = values(80, 1);
+        let b = values(80, 2);
+        for (n, off) in cases() {
+            let (x, y) = (&a[off..off + n], &b[3 - off..3 - off + n]);
+            let scale: f32 = x.iter().zip(y).map(|(p, q)| (p * q).abs()).sum();
+            assert_close(dot(x, y), scalar::dot(x, y), scale, "dot");
+            assert_close(squared_norm(x), scalar::dot(x, x), scalar::dot(x, x), "norm");
+            let (mut got, mut want) = (b.clone(), b.clone());
+            axpy(0.7, x, &mut got[off..off + n]);
+            scalar::axpy(0.7, x, &mut want[off..off + n]);
+            assert_all_close(&got, &want, 1.0, "axpy");
+            scale_and_compare(&mut got[off..off + n], &mut want[off..off + n]);
+        }
+    }
+
+    fn scale_and_compare(got: &mut [f32], want: &mut [f32]) {
+        scale(-1.3, got);
+        scalar::scale(-1.3, want);
+        assert_all_close(got, want, 1.0, "scale");
+    }
+
+    #[test]
+    fn matrix_kernels_match_scalar() {
+        for (n, off) in cases().filter(|&(n, _)| n % 3 == 0 || !(10..=60).contains(&n)) {
+            let x = &values(n + 3, n as u64)[off..off + n];
+            let a_full = values(n * n + 3, 7 + n as u64);
+            // Symmetrize so symmetric_matvec's contract holds.
+            let mut sym = a_full[off..off + n * n].to_vec();
+            for i in 0..n {
+                for j in 0..i {
+                    sym[j * n + i] = sym[i * n + j];
+                }
+            }
+            let scale = n as f32;
+            let (mut got, mut want) = (alloc::vec![0f32; n], alloc::vec![0f32; n]);
+            symmetric_matvec(&sym, x, &mut got);
+            scalar::symmetric_matvec(&sym, x, &mut want);
+            assert_all_close(&got, &want, scale, "symmetric_matvec");
+
+            let rows = n / 2 + 1;
+            let mut got = alloc::vec![0f32; rows];
+            let mut want = alloc::vec![0f32; rows];
+            matvec(&a_full[off..], x, &mut got);
+            scalar::matvec(&a_full[off..], x, &mut want);
+            assert_all_close(&got, &want, scale, "matvec");
+
+            let before = values(n * n, 3);
+            let mut got = before.clone();
+            let mut want = before.clone();
+            add_outer_product_lower(0.3, x, &mut got);
+            scalar::add_outer_product_lower(0.3, x, &mut want);
+            assert_all_close(&got, &want, 1.0, "add_outer_product_lower");
+            for i in 0..n {
+                for j in i + 1..n {
+                    assert_eq!(got[i * n + j], before[i * n + j], "upper triangle changed");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulate_projections_matches_scalar() {
+        for (dim, off) in cases() {
+            let rows = values(dim * 9 + 3, 11 + dim as u64);
+            let rows = &rows[off..off + dim * 9];
+            let x = values(dim, 5);
+            let indices = [8u32, 0, 3, 3, 5];
+            let coeff = |k: usize, d: f32| (k as f32 + 1.0) - 0.5 * d;
+            let mut got = values(dim, 6);
+            let mut want = got.clone();
+            accumulate_projections(rows, dim, &indices, &x, &mut got, coeff);
+            scalar::accumulate_projections(rows, dim, &indices, &x, &mut want, coeff);
+            assert_all_close(&got, &want, 10.0 * (dim as f32 + 1.0), "accumulate_projections");
+        }
+    }
+
+    #[test]
+    fn scalar_kernels_are_correct() {
+        assert_eq!(scalar::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0, 7.0]), 32.0);
+        let mut y = [1.0, 1.0];
+        scalar::axpy(2.0, &[1.0, 2.0], &mut y);
+        assert_eq!(y, [3.0, 5.0]);
+        let a = [2.0, 1.0, 1.0, 3.0];
+        let mut y = [0.0; 2];
+        scalar::symmetric_matvec(&a, &[1.0, -1.0], &mut y);
+        assert_eq!(y, [1.0, -2.0]);
+        let mut a = [0.0; 4];
+        scalar::add_outer_product_lower(2.0, &[1.0, 3.0], &mut a);
+        assert_eq!(a, [2.0, 0.0, 6.0, 18.0]);
+        let mut out = [0.0; 2];
+        scalar::accumulate_projections(&[1.0, 0.0, 0.0, 2.0], 2, &[1], &[1.0, 1.0], &mut out, |_, d| d);
+        assert_eq!(out, [0.0, 4.0]);
+    }
+
+    #[test]
+    fn backend_is_reported() {
+        let backend = simd_backend();
+        assert!(["avx2+fma", "simd128", "scalar"].contains(&backend));
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            assert_eq!(backend, "avx2+fma");
+        }
     }
 }
