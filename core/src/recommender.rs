@@ -1,1 +1,413 @@
-//! (in progress)
+//! The serving facade: one trained model plus its catalog (item ids and names, the users it
+//! knows and what they already have), answering by external string ids.
+//!
+//! This is the API the CLI, the REST server, the wasm package and the edge worker share, so
+//! they give the same answers for the same model file.
+//!
+//! Fallback rules (the same everywhere):
+//! - a user id the model never saw gets the most popular items (`Fallback::Popularity`);
+//! - a basket whose items are all unknown (or empty) gets the same;
+//! - for models whose scores mean "no evidence" at `<= 0` (user-KNN), slots left empty by the
+//!   neighbours are filled with the most popular remaining items, each flagged
+//!   (`Fallback::Partial`).
+//!
+//! Popularity = number of training users per item; ties by lower item index.
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use serde_json::Value;
+
+use crate::error::{RecoError, Result};
+use crate::matrix::{CsrMatrix, IdMap, Interactions};
+use crate::model_file::{ModelFile, ModelKind};
+use crate::scorer::ItemScorer;
+use crate::topn::{Filter, Scored, TopN};
+
+/// The largest `n` a caller may ask for.
+pub const MAX_N: usize = 10_000;
+
+const SEEN: &str = "catalog.seen";
+const POPULARITY: &str = "catalog.popularity";
+
+/// A scorer that can be shared between threads.
+pub type SharedScorer = Box<dyn ItemScorer + Send + Sync>;
+
+/// Which part of an answer came from the popularity fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fallback {
+    /// Every item came from the model.
+    #[default]
+    None,
+    /// Some slots were filled from popularity (each such item is flagged).
+    Partial,
+    /// The whole list is popularity (unknown user, or no usable basket item).
+    Popularity,
+}
+
+impl Fallback {
+    /// `none`, `partial` or `popularity`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fallback::None => "none",
+            Fallback::Partial => "partial",
+            Fallback::Popularity => "popularity",
+        }
+    }
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecommendedItem {
+    /// Dense item index (see [`Recommender::item_id`], [`Recommender::item_name`]).
+    pub index: u32,
+    /// Model score (0 for fallback items of a non-popularity model).
+    pub score: f32,
+    /// True when this item came from the popularity fallback.
+    pub fallback: bool,
+}
+
+/// An answer: items best first, which fallback applied, and the ids that were not found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recommendations {
+    /// Recommended items, best first.
+    pub items: Vec<RecommendedItem>,
+    /// Which fallback applied.
+    pub fallback: Fallback,
+    /// Ids in the request (basket, exclude or candidate list) that the model does not know.
+    pub unknown_items: Vec<String>,
+}
+
+/// Optional constraints on a list.
+#[derive(Debug, Clone, Default)]
+pub struct RecommendOptions {
+    /// Also return items the user (or basket) already has. Default false.
+    pub include_seen: bool,
+    /// Item ids never to return.
+    pub exclude: Vec<String>,
+    /// When set, only these item ids may be returned.
+    pub candidates: Option<Vec<String>>,
+}
+
+/// Reusable buffers so repeated queries do not allocate (one per thread).
+#[derive(Default)]
+pub struct Scratch {
+    scores: Vec<f32>,
+    top: TopN,
+    selected: Vec<Scored>,
+    basket: Vec<(u32, f32)>,
+    exclude: Vec<u32>,
+    candidates: Vec<u32>,
+    seen: Vec<u32>,
+}
+
+/// A trained model with its catalog, ready to answer by external ids.
+pub struct Recommender {
+    kind: ModelKind,
+    scorer: SharedScorer,
+    items: IdMap,
+    item_names: Vec<String>,
+    users: IdMap,
+    seen: CsrMatrix,
+    popularity: Vec<f32>,
+    popularity_order: Vec<u32>,
+    params: Value,
+    training: Value,
+}
+
+/// Adds the catalog every model file carries to `file`: item and user ids, product names,
+/// the training interactions (`catalog.seen.*`, so served users' items are excluded) and the
+/// item popularity (`catalog.popularity`, for the fallback).
+pub fn attach_catalog(file: &mut ModelFile, train: &Interactions, item_names: &[String]) {
+    file.item_ids = train.items.ids().to_vec();
+    file.item_names = if item_names.len() == train.items.len() { item_names.to_vec() } else { Vec::new() };
+    file.user_ids = train.users.ids().to_vec();
+    file.put_csr(SEEN, &train.matrix);
+    let popularity = train.matrix.binarized().column_sums();
+    file.put_f32(POPULARITY, &[popularity.len()], popularity);
+}
+
+/// Builds the scorer for the model kind recorded in `file`.
+pub fn load_scorer(file: &ModelFile) -> Result<SharedScorer> {
+    Ok(match file.kind {
+        ModelKind::Als => Box::new(crate::als::AlsModel::from_model_file(file)?),
+        ModelKind::Popularity => Box::new(crate::popularity::PopularityModel::from_model_file(file)?),
+        other => {
+            return Err(RecoError::Unsupported(format!("{other} models are not supported by this build yet")))
+        }
+    })
+}
+
+impl Recommender {
+    /// Loads a model file from bytes (see [`ModelFile::from_bytes`] for the errors).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_model_file(ModelFile::from_bytes(bytes)?)
+    }
+
+    /// Builds the recommender from a parsed model file, validating the catalog.
+    pub fn from_model_file(file: ModelFile) -> Result<Self> {
+        let scorer = load_scorer(&file)?;
+        let n_items = scorer.n_items();
+        let corrupt = |m: String| RecoError::CorruptModel(m);
+        if file.item_ids.len() != n_items {
+            return Err(corrupt(format!("{} item ids for a model of {n_items} items", file.item_ids.len())));
+        }
+        let items = IdMap::from_ids(file.item_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
+        let users = IdMap::from_ids(file.user_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
+        let seen = if file.tensors.contains_key(&format!("{SEEN}.shape")) {
+            file.csr(SEEN)?
+        } else {
+            CsrMatrix::from_parts(0, n_items, vec![0], Vec::new(), Vec::new())?
+        };
+        if seen.n_cols() != n_items || (seen.n_rows() != users.len() && seen.n_rows() != 0) {
+            return Err(corrupt(format!(
+                "catalog.seen is {} x {}, expected {} users x {n_items} items",
+                seen.n_rows(),
+                seen.n_cols(),
+                users.len()
+            )));
+        }
+        let popularity = file.f32(POPULARITY, &[Some(n_items)])?.to_vec();
+        let mut popularity_order: Vec<u32> = (0..n_items as u32).collect();
+        popularity_order.sort_by(|&a, &b| popularity[b as usize].total_cmp(&popularity[a as usize]));
+        let item_names = if file.item_names.is_empty() { vec![String::new(); n_items] } else { file.item_names };
+        Ok(Recommender {
+            kind: file.kind,
+            scorer,
+            items,
+            item_names,
+            users,
+            seen,
+            popularity,
+            popularity_order,
+            params: file.params,
+            training: file.training,
+        })
+    }
+
+    /// The model family.
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    /// The underlying scorer (for evaluation and batch work).
+    pub fn scorer(&self) -> &(dyn ItemScorer + Send + Sync) {
+        self.scorer.as_ref()
+    }
+
+    /// Number of items in the catalog.
+    pub fn n_items(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Number of users the model knows by id.
+    pub fn n_users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The item id ↔ index map.
+    pub fn items(&self) -> &IdMap {
+        &self.items
+    }
+
+    /// The user id ↔ index map.
+    pub fn users(&self) -> &IdMap {
+        &self.users
+    }
+
+    /// External id of item `index` ("" when out of range).
+    pub fn item_id(&self, index: u32) -> &str {
+        self.items.id(index).unwrap_or("")
+    }
+
+    /// Product name of item `index` ("" when unknown).
+    pub fn item_name(&self, index: u32) -> &str {
+        self.item_names.get(index as usize).map(String::as_str).unwrap_or("")
+    }
+
+    /// Popularity (training users) per item.
+    pub fn popularity(&self) -> &[f32] {
+        &self.popularity
+    }
+
+    /// Hyperparameters recorded in the file.
+    pub fn params(&self) -> &Value {
+        &self.params
+    }
+
+    /// Training data summary recorded in the file.
+    pub fn training(&self) -> &Value {
+        &self.training
+    }
+
+    /// The items user `index` had in training (sorted), empty when unknown.
+    pub fn seen_items(&self, user: u32) -> &[u32] {
+        if (user as usize) < self.seen.n_rows() {
+            self.seen.row(user as usize).0
+        } else {
+            &[]
+        }
+    }
+
+    fn check_n(n: usize) -> Result<()> {
+        if n == 0 || n > MAX_N {
+            Err(RecoError::InvalidN { n, max: MAX_N })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Resolves exclude and candidate ids into the scratch buffers; unknown ids are reported.
+    fn resolve_options(&self, opts: &RecommendOptions, s: &mut Scratch, unknown: &mut Vec<String>) {
+        s.exclude.clear();
+        s.candidates.clear();
+        for id in &opts.exclude {
+            match self.items.index_of(id) {
+                Some(i) => s.exclude.push(i),
+                None => unknown.push(id.clone()),
+            }
+        }
+        for id in opts.candidates.iter().flatten() {
+            match self.items.index_of(id) {
+                Some(i) => s.candidates.push(i),
+                None => unknown.push(id.clone()),
+            }
+        }
+    }
+
+    /// Top-`n` for a known user id; an unknown id gets the popularity fallback.
+    pub fn recommend_user(
+        &self,
+        user_id: &str,
+        n: usize,
+        opts: &RecommendOptions,
+        s: &mut Scratch,
+    ) -> Result<Recommendations> {
+        Self::check_n(n)?;
+        let mut out = Recommendations::default();
+        self.resolve_options(opts, s, &mut out.unknown_items);
+        s.seen.clear();
+        match self.users.index_of(user_id) {
+            Some(u) if (u as usize) < self.seen.n_rows() || self.seen.n_rows() == 0 => {
+                if !opts.include_seen {
+                    s.seen.extend_from_slice(self.seen_items(u));
+                }
+                s.scores.resize(self.n_items(), 0.0);
+                self.scorer.score_user(u, &mut s.scores);
+                self.select(n, opts, s, &mut out);
+            }
+            _ => self.popularity_only(n, opts, s, &mut out),
+        }
+        Ok(out)
+    }
+
+    /// Top-`n` for an anonymous basket of item ids (fold-in): the user's history is only
+    /// used for this call. Unknown ids are reported in `unknown_items`; a basket with no known
+    /// item gets the popularity fallback.
+    pub fn recommend_items(
+        &self,
+        item_ids: &[String],
+        n: usize,
+        opts: &RecommendOptions,
+        s: &mut Scratch,
+    ) -> Result<Recommendations> {
+        Self::check_n(n)?;
+        let mut out = Recommendations::default();
+        s.basket.clear();
+        for id in item_ids {
+            match self.items.index_of(id) {
+                Some(i) => s.basket.push((i, 1.0)),
+                None => out.unknown_items.push(id.clone()),
+            }
+        }
+        s.basket.sort_by_key(|&(i, _)| i);
+        s.basket.dedup_by(|a, b| {
+            let same = a.0 == b.0;
+            if same {
+                b.1 += a.1;
+            }
+            same
+        });
+        self.resolve_options(opts, s, &mut out.unknown_items);
+        s.seen.clear();
+        if !opts.include_seen {
+            s.seen.extend(s.basket.iter().map(|&(i, _)| i));
+        }
+        if s.basket.is_empty() {
+            self.popularity_only(n, opts, s, &mut out);
+            return Ok(out);
+        }
+        s.scores.resize(self.n_items(), 0.0);
+        self.scorer.score_items(&s.basket, &mut s.scores)?;
+        self.select(n, opts, s, &mut out);
+        Ok(out)
+    }
+
+    /// The `n` items most similar to `item_id` (the item itself excluded).
+    pub fn similar_items(&self, item_id: &str, n: usize, s: &mut Scratch) -> Result<Recommendations> {
+        Self::check_n(n)?;
+        let item = self.items.index_of(item_id).ok_or_else(|| RecoError::UnknownItem(item_id.to_string()))?;
+        s.scores.resize(self.n_items(), 0.0);
+        self.scorer.similar_to(item, &mut s.scores)?;
+        let filter = Filter { seen: &[], exclude: &[item], candidates: None };
+        s.top.select(&s.scores, n, &filter, &mut s.selected);
+        let items = s
+            .selected
+            .iter()
+            .filter(|c| c.score.is_finite())
+            .map(|c| RecommendedItem { index: c.item, score: c.score, fallback: false })
+            .collect();
+        Ok(Recommendations { items, ..Default::default() })
+    }
+
+    fn candidates<'a>(opts: &RecommendOptions, resolved: &'a [u32]) -> Option<&'a [u32]> {
+        opts.candidates.as_ref().map(|_| resolved)
+    }
+
+    /// Selects from `s.scores` under the filters, then applies the partial fallback.
+    fn select(&self, n: usize, opts: &RecommendOptions, s: &mut Scratch, out: &mut Recommendations) {
+        let filter =
+            Filter { seen: &s.seen, exclude: &s.exclude, candidates: Self::candidates(opts, &s.candidates) };
+        s.top.select(&s.scores, n, &filter, &mut s.selected);
+        let evidence_floor = if self.scorer.needs_fallback_below_zero() { 0.0 } else { f32::NEG_INFINITY };
+        out.items.extend(
+            s.selected
+                .iter()
+                .filter(|c| c.score > evidence_floor)
+                .map(|c| RecommendedItem { index: c.item, score: c.score, fallback: false }),
+        );
+        if out.items.len() < n {
+            let before = out.items.len();
+            self.fill_from_popularity(n, &filter, out);
+            if out.items.len() > before {
+                out.fallback = if before == 0 { Fallback::Popularity } else { Fallback::Partial };
+            }
+        }
+    }
+
+    fn popularity_only(&self, n: usize, opts: &RecommendOptions, s: &mut Scratch, out: &mut Recommendations) {
+        let filter =
+            Filter { seen: &s.seen, exclude: &s.exclude, candidates: Self::candidates(opts, &s.candidates) };
+        self.fill_from_popularity(n, &filter, out);
+        out.fallback = Fallback::Popularity;
+    }
+
+    /// Appends the most popular allowed items not yet in `out` until it holds `n`.
+    fn fill_from_popularity(&self, n: usize, filter: &Filter, out: &mut Recommendations) {
+        let is_popularity_model = self.kind == ModelKind::Popularity;
+        for &item in &self.popularity_order {
+            if out.items.len() >= n {
+                break;
+            }
+            let allowed = filter.allows(item)
+                && filter.candidates.is_none_or(|c| c.contains(&item))
+                && !out.items.iter().any(|r| r.index == item);
+            if allowed {
+                let score = if is_popularity_model { self.popularity[item as usize] } else { 0.0 };
+                out.items.push(RecommendedItem { index: item, score, fallback: !is_popularity_model });
+            }
+        }
+    }
+}
