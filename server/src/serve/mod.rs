@@ -1,0 +1,505 @@
+//! `reco serve`: the REST server (axum + tokio) over the trained model files.
+//!
+//! [`serve`] is the library entry point: it loads the models folder, binds (port 0 picks a
+//! free port, see [`Server::addr`]) and serves until [`Server::shutdown`]. [`run`] is the CLI
+//! command: logging, runtime, SIGTERM / Ctrl-C graceful shutdown.
+//!
+//! The request path takes no lock: the model set is an `ArcSwap` (a reload swaps it whole;
+//! requests in flight finish on the old set), score buffers are per thread, metrics are
+//! atomics, and answers are serialized straight into the response body.
+mod errors;
+mod metrics;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use errors::ApiError;
+pub use metrics::Route;
+pub use routes::{ApiDoc, FALLBACK_HEADER, MODEL_HEADER, UNKNOWN_ITEMS_HEADER, VARIANT_HEADER};
+pub use state::{AbSplit, AppState, ReloadReport};
+
+use crate::error::{Result, ServerError};
+use routes::ModelTag;
+
+/// Command-line options of `reco serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Folder of model files (`*.safetensors`, as written by `reco train`).
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// A/B split for `GET /recommend/{user_id}`, e.g. `als=50,lightfm=50` (deterministic per user).
+    #[arg(long, value_parser = AbSplit::parse)]
+    pub ab: Option<AbSplit>,
+    /// Bearer token for the admin routes (`POST /admin/reload`); else env RECO_ADMIN_TOKEN.
+    /// With neither, the admin routes are off.
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Allowed CORS origin (repeatable); default: any origin.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+    /// Request timeout in seconds (answer: 503).
+    #[arg(long, default_value_t = 10.0)]
+    pub request_timeout: f64,
+    /// Largest request body in bytes (larger: 413).
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_body: usize,
+    /// Folder of static files served under /web/ (the browser demo).
+    #[arg(long)]
+    pub web: Option<PathBuf>,
+}
+
+/// Everything [`serve`] needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Folder of model files.
+    pub models_dir: PathBuf,
+    /// Listen address (port 0 = any free port).
+    pub addr: SocketAddr,
+    /// A/B split for `GET /recommend/{user_id}`.
+    pub ab: Option<AbSplit>,
+    /// Admin bearer token; `None` turns the admin routes off.
+    pub admin_token: Option<String>,
+    /// Allowed CORS origins; empty = any.
+    pub cors_origins: Vec<String>,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Static files served under /web/.
+    pub web_dir: Option<PathBuf>,
+    /// Reload the models on SIGHUP.
+    pub reload_on_sighup: bool,
+}
+
+impl ServeConfig {
+    /// Defaults: 127.0.0.1:8000, no A/B, admin off, any CORS origin, 10 s, 64 KiB, SIGHUP reload.
+    pub fn new(models_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            models_dir: models_dir.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            ab: None,
+            admin_token: None,
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+            max_body: 64 * 1024,
+            web_dir: None,
+            reload_on_sighup: true,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The configuration these options describe (the token falls back to RECO_ADMIN_TOKEN).
+    pub fn to_config(&self) -> Result<ServeConfig> {
+        if !(self.request_timeout.is_finite() && self.request_timeout > 0.0) {
+            return Err(ServerError::Usage(
+                "--request-timeout must be a positive number of seconds".into(),
+            ));
+        }
+        let admin_token = self
+            .admin_token
+            .clone()
+            .or_else(|| std::env::var("RECO_ADMIN_TOKEN").ok())
+            .filter(|t| !t.is_empty());
+        Ok(ServeConfig {
+            models_dir: self.models.clone(),
+            addr: SocketAddr::new(self.host, self.port),
+            ab: self.ab.clone(),
+            admin_token,
+            cors_origins: self.cors_origins.clone(),
+            request_timeout: Duration::from_secs_f64(self.request_timeout),
+            max_body: self.max_body,
+            web_dir: self.web.clone(),
+            reload_on_sighup: true,
+        })
+    }
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Reloads the models (as `POST /admin/reload` and SIGHUP do).
+    pub async fn reload(&self) -> Result<ReloadReport> {
+        self.state.reload().await
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and returns.
+    pub async fn shutdown(self) -> Result<()> {
+        let Server {
+            addr, shutdown, task, ..
+        } = self;
+        let _ = shutdown.send(());
+        match task.await {
+            Ok(r) => r.map_err(|e| ServerError::io(addr.to_string(), e)),
+            Err(e) => Err(ServerError::Usage(format!("server task failed: {e}"))),
+        }
+    }
+}
+
+/// Loads the models of `config.models_dir` (every file must load), binds `config.addr` and
+/// starts serving in the background.
+pub async fn serve(config: ServeConfig) -> Result<Server> {
+    let metrics = metrics::Metrics::default();
+    let dir = config.models_dir.clone();
+    let (models, metrics) =
+        tokio::task::spawn_blocking(move || state::load_initial(&dir, &metrics).map(|m| (m, metrics)))
+            .await
+            .map_err(|e| ServerError::Usage(format!("model loading failed: {e}")))??;
+    if let Some(ab) = &config.ab {
+        for name in ab.names() {
+            if models.get(name).is_none() {
+                return Err(ServerError::Usage(format!(
+                    "--ab names `{name}`, which is not a loaded model (loaded: {})",
+                    models.names().join(", ")
+                )));
+            }
+        }
+    }
+    let addr = config.addr;
+    let state = Arc::new(AppState::new(config, models, metrics));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::io(addr.to_string(), e))?;
+    let app = router(state.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    if state.config.reload_on_sighup {
+        spawn_sighup_reloader(state.clone());
+    }
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        state,
+        shutdown: tx,
+        task,
+    })
+}
+
+#[cfg(unix)]
+fn spawn_sighup_reloader(state: Arc<AppState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
+        return;
+    };
+    let weak = Arc::downgrade(&state);
+    drop(state);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(state) = weak.upgrade() else { break };
+            tracing::info!("SIGHUP: reloading models");
+            let _ = state.reload().await;
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup_reloader(_state: Arc<AppState>) {}
+
+/// The application: routes plus middleware (request ids, metrics and JSON errors, CORS,
+/// timeout, panic catching, body limit).
+pub fn router(state: Arc<AppState>) -> Router {
+    let files = Router::new()
+        .route("/models/{file}", get(routes::model_file))
+        .route(
+            "/web",
+            get(|| async { axum::response::Redirect::permanent("/web/") }),
+        )
+        .route("/web/", get(routes::web_file))
+        .route("/web/{*path}", get(routes::web_file))
+        .layer(CompressionLayer::new());
+    let mut app = Router::new()
+        .route("/", get(routes::health))
+        .route("/recommend/{model}/{user_id}", get(routes::recommend_user))
+        .route(
+            "/recommend/{key}",
+            get(routes::recommend_ab).post(routes::recommend_basket),
+        )
+        .route("/similar/{model}/{item_id}", get(routes::similar))
+        .route("/metrics", get(routes::metrics))
+        .merge(files)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
+    if state.config.admin_token.is_some() {
+        app = app.route("/admin/reload", post(routes::admin_reload));
+    }
+    with_layers(app, state)
+}
+
+/// Adds the fallbacks, the state and the middleware stack to `app`.
+fn with_layers(app: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    let timeout = state.config.request_timeout;
+    let max_body = state.config.max_body;
+    let cors = cors_layer(&state.config.cors_origins);
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(state, observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow = if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .expose_headers([
+            header::ETAG,
+            FALLBACK_HEADER,
+            MODEL_HEADER,
+            VARIANT_HEADER,
+            UNKNOWN_ITEMS_HEADER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// Request ids: `<start time in hex>-<counter>`, unless the client sent `x-request-id`.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        RequestIds {
+            prefix: format!("{start:x}").into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Records metrics and logs for every request, and turns any error answer that is not JSON
+/// yet (timeouts, 405, body-limit rejections from layers) into a JSON error.
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = Route::from_template(
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str()),
+        req.method() == Method::POST,
+    );
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let request_id = req.headers().get("x-request-id").cloned();
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    if (status.is_client_error() || status.is_server_error())
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|v| v.as_bytes() != b"application/json")
+    {
+        let message = status.canonical_reason().unwrap_or("error");
+        let mut json = ApiError::new(status, message).into_response();
+        for (k, v) in resp.headers() {
+            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                json.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        resp = json;
+    }
+    let elapsed = start.elapsed();
+    match resp.extensions().get::<ModelTag>() {
+        Some(tag) => tag.0.observe(route, elapsed, status.as_u16()),
+        None => state.metrics.global().observe(route, elapsed, status.as_u16()),
+    }
+    let rid = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+    let micros = elapsed.as_micros() as u64;
+    if status.is_server_error() {
+        tracing::error!(request_id = rid, %method, %uri, status = status.as_u16(), micros, "request failed");
+    } else {
+        tracing::debug!(request_id = rid, %method, %uri, status = status.as_u16(), micros, "request");
+    }
+    resp
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+/// `reco serve`: starts the server and serves until SIGTERM or Ctrl-C.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RECO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+    let config = args.to_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let start = Instant::now();
+        let server = serve(config).await?;
+        let names = server.state.models.load().names().join(", ");
+        tracing::info!(models = %names, startup_ms = start.elapsed().as_millis() as u64,
+            "listening on http://{} (docs: http://{}/docs)", server.addr(), server.addr());
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        server.shutdown().await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    fn app_with(route: &str, handler: axum::routing::MethodRouter<Arc<AppState>>) -> Router {
+        let mut config = ServeConfig::new("unused");
+        config.request_timeout = Duration::from_millis(50);
+        let state = Arc::new(AppState::new(
+            config,
+            state::ModelSet::default(),
+            metrics::Metrics::default(),
+        ));
+        with_layers(Router::new().route(route, handler), state)
+    }
+
+    async fn call(app: Router, path: &str) -> (StatusCode, serde_json::Value, Option<HeaderValue>) {
+        let resp = app
+            .oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let rid = resp.headers().get("x-request-id").cloned();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), rid)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_and_the_app_keeps_serving() {
+        let app = app_with("/boom", get(|| async { panic!("boom") as () }));
+        let (status, body, rid) = call(app.clone(), "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], "internal error");
+        assert!(rid.is_some());
+        let (status, body, _) = call(app, "/nothing").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "no route for GET /nothing");
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_times_out_with_503_json() {
+        let app = app_with(
+            "/slow",
+            get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
+        );
+        let (status, body, _) = call(app, "/slow").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], 503);
+    }
+}

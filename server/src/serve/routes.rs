@@ -1,0 +1,577 @@
+//! The HTTP handlers and the OpenAPI document generated from them.
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use reco_core::recommender::{Fallback, RecommendOptions, Recommendations, Scratch, MAX_N};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{OpenApi, ToSchema};
+
+use super::errors::ApiError;
+use super::metrics::ModelMetrics;
+use super::state::{AppState, ModelEntry};
+
+/// Default list length.
+pub const DEFAULT_N: usize = 10;
+
+/// Response header: `popularity` (the whole list) or `partial` (some items) when the popularity
+/// fallback was used.
+pub const FALLBACK_HEADER: HeaderName = HeaderName::from_static("x-reco-fallback");
+/// Response header: the model that answered.
+pub const MODEL_HEADER: HeaderName = HeaderName::from_static("x-reco-model");
+/// Response header: the A/B variant a user was routed to.
+pub const VARIANT_HEADER: HeaderName = HeaderName::from_static("x-reco-variant");
+/// Response header: how many basket ids the model does not know.
+pub const UNKNOWN_ITEMS_HEADER: HeaderName = HeaderName::from_static("x-reco-unknown-items");
+
+thread_local! {
+    /// Per-thread buffers, so the request path does not allocate score vectors.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Tags a response with the model that answered, for the metrics middleware.
+#[derive(Clone)]
+pub struct ModelTag(pub Arc<ModelMetrics>);
+
+/// One recommended or similar item.
+#[derive(Serialize, ToSchema)]
+pub struct ItemOut<'a> {
+    /// Product name ("" when the catalog has none).
+    #[schema(example = "WHITE HANGING HEART T-LIGHT HOLDER")]
+    pub product: &'a str,
+    /// Item id.
+    #[schema(example = "85123A")]
+    pub item_id: &'a str,
+    /// Model score, higher is better (0 for popularity-fallback items of other models).
+    #[schema(example = 0.91)]
+    pub score: f32,
+    /// Present and true when this item came from the popularity fallback (user-KNN).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    pub error: &'a str,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+/// A basket to recommend for.
+#[derive(Deserialize, ToSchema)]
+pub struct BasketRequest {
+    /// Item ids in the basket (unknown ids are ignored and counted in `x-reco-unknown-items`).
+    #[schema(example = json!(["85123A", "71053"]))]
+    pub items: Vec<String>,
+    /// List length, 1..=10000 (default 10).
+    #[serde(default)]
+    pub n: Option<i64>,
+    /// Item ids never to return.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Parses `n` from the query string: default 10, else an integer in `1..=MAX_N`.
+pub fn parse_n(query: Option<&str>) -> Result<usize, ApiError> {
+    let raw = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .filter(|(k, _)| *k == "n")
+        .map(|(_, v)| v)
+        .next_back();
+    match raw {
+        None => Ok(DEFAULT_N),
+        Some(v) => check_n(v.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!("n must be an integer between 1 and {MAX_N}, got `{v}`"))
+        })?),
+    }
+}
+
+fn check_n(n: i64) -> Result<usize, ApiError> {
+    if (1..=MAX_N as i64).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "n must be between 1 and {MAX_N}, got {n}"
+        )))
+    }
+}
+
+fn unknown_model(state: &AppState, name: &str) -> ApiError {
+    let models = state.models.load();
+    ApiError::not_found(format!("unknown model `{name}`")).with(json!({ "models": models.names() }))
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// Serializes `recs` straight into the response body, with the model and fallback headers.
+fn list_response(entry: &ModelEntry, recs: &Recommendations) -> Response {
+    let rec = &entry.rec;
+    let mut buf = Vec::with_capacity(2 + recs.items.len() * 96);
+    buf.push(b'[');
+    for (i, it) in recs.items.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let out = ItemOut {
+            product: rec.item_name(it.index),
+            item_id: rec.item_id(it.index),
+            score: it.score,
+            fallback: it.fallback,
+        };
+        if serde_json::to_writer(&mut buf, &out).is_err() {
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot serialize the answer")
+                .into_response();
+        }
+    }
+    buf.push(b']');
+    let mut resp = json_response(buf);
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&entry.name) {
+        headers.insert(MODEL_HEADER, v);
+    }
+    if recs.fallback != Fallback::None {
+        headers.insert(FALLBACK_HEADER, HeaderValue::from_static(recs.fallback.as_str()));
+    }
+    if !recs.unknown_items.is_empty() {
+        headers.insert(UNKNOWN_ITEMS_HEADER, HeaderValue::from(recs.unknown_items.len()));
+    }
+    entry.metrics.count_fallback(recs.fallback);
+    resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+    resp
+}
+
+/// Runs `f` on the model named `name`, turning errors into JSON answers tagged with the model.
+fn answer(
+    state: &AppState,
+    name: &str,
+    f: impl FnOnce(&ModelEntry, &mut Scratch) -> Result<Recommendations, ApiError>,
+) -> Response {
+    let models = state.models.load();
+    let Some(entry) = models.get(name) else {
+        return unknown_model(state, name).into_response();
+    };
+    match with_scratch(|s| f(entry, s)) {
+        Ok(recs) => list_response(entry, &recs),
+        Err(e) => {
+            let mut resp = e.into_response();
+            resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+            resp
+        }
+    }
+}
+
+/// Health: status and the loaded models.
+#[utoipa::path(get, path = "/", tag = "health",
+    responses((status = 200, description = "Status and, for each model, kind, file, format version, users, items and training time", body = Object,
+        example = json!({"status": "online", "version": "0.1.0", "models": {"als": {"kind": "als", "file": "als.safetensors", "format_version": 1, "users": 4339, "items": 3665, "trained_at": "2025-01-01T00:00:00Z"}}}))))]
+pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let models = state.models.load();
+    let list: serde_json::Map<String, Value> = models
+        .by_name
+        .values()
+        .map(|e| {
+            let info = json!({
+                "kind": e.rec.kind().as_str(),
+                "file": e.file,
+                "format_version": e.format_version,
+                "users": e.rec.n_users(),
+                "items": e.rec.n_items(),
+                "trained_at": e.trained_at,
+            });
+            (e.name.clone(), info)
+        })
+        .collect();
+    let ab = state.config.ab.as_ref().map(|ab| ab.to_string());
+    let body = json!({
+        "status": "online",
+        "version": env!("CARGO_PKG_VERSION"),
+        "models": list,
+        "ab": ab,
+        "admin": state.config.admin_token.is_some(),
+    });
+    json_response(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Top-`n` items for a user; items the user already has are excluded. A user the model never
+/// saw gets the most popular items (`x-reco-fallback: popularity`).
+#[utoipa::path(get, path = "/recommend/{model}/{user_id}", tag = "recommend",
+    params(
+        ("model" = String, Path, description = "Model name: als, knn, lightfm, item-knn, popularity (see GET /)"),
+        ("user_id" = String, Path, description = "User id (CustomerID)"),
+        ("n" = Option<u32>, Query, description = "List length, 1..=10000", minimum = 1, maximum = 10000, example = 10),
+    ),
+    responses(
+        (status = 200, description = "Recommendations, best first", body = [ItemOut],
+            headers(("x-reco-fallback" = String, description = "`popularity` or `partial` when the fallback was used"),
+                    ("x-reco-model" = String, description = "The model that answered"))),
+        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+    ))]
+pub async fn recommend_user(
+    State(state): State<Arc<AppState>>,
+    Path((model, user_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let n = match parse_n(query.as_deref()) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    answer(&state, &model, |entry, s| {
+        Ok(entry
+            .rec
+            .recommend_user(&user_id, n, &RecommendOptions::default(), s)?)
+    })
+}
+
+/// Recommendations for an anonymous basket (fold-in), the server-side twin of the browser.
+#[utoipa::path(post, path = "/recommend/{model}", tag = "recommend",
+    params(("model" = String, Path, description = "Model name")),
+    request_body = BasketRequest,
+    responses(
+        (status = 200, description = "Recommendations, best first (basket items excluded)", body = [ItemOut],
+            headers(("x-reco-fallback" = String, description = "`popularity` when no basket item is known"),
+                    ("x-reco-unknown-items" = u32, description = "How many basket ids the model does not know"))),
+        (status = 400, description = "Malformed JSON or bad `n`", body = ErrorBody),
+        (status = 404, description = "Unknown model", body = ErrorBody),
+        (status = 413, description = "Body larger than --max-body", body = ErrorBody),
+    ))]
+pub async fn recommend_basket(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return ApiError::new(e.status(), e.body_text()).into_response(),
+    };
+    let req: BasketRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return ApiError::bad_request(format!("invalid JSON body: {e}")).into_response(),
+    };
+    let n = match check_n(req.n.unwrap_or(DEFAULT_N as i64)) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let opts = RecommendOptions {
+        exclude: req.exclude,
+        ..Default::default()
+    };
+    answer(&state, &model, |entry, s| {
+        Ok(entry.rec.recommend_items(&req.items, n, &opts, s)?)
+    })
+}
+
+/// The `n` items most similar to an item.
+#[utoipa::path(get, path = "/similar/{model}/{item_id}", tag = "similar",
+    params(
+        ("model" = String, Path, description = "Model name"),
+        ("item_id" = String, Path, description = "Item id (StockCode)"),
+        ("n" = Option<u32>, Query, description = "List length, 1..=10000", minimum = 1, maximum = 10000),
+    ),
+    responses(
+        (status = 200, description = "Similar items, most similar first", body = [ItemOut]),
+        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 404, description = "Unknown model or item", body = ErrorBody),
+        (status = 422, description = "The model has no item similarity (popularity)", body = ErrorBody),
+    ))]
+pub async fn similar(
+    State(state): State<Arc<AppState>>,
+    Path((model, item_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let n = match parse_n(query.as_deref()) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    answer(&state, &model, |entry, s| {
+        Ok(entry.rec.similar_items(&item_id, n, s)?)
+    })
+}
+
+/// A/B routing: the user is assigned a model by the configured split (hash of the id).
+#[utoipa::path(get, path = "/recommend/{user_id}", tag = "recommend",
+    params(
+        ("user_id" = String, Path, description = "User id"),
+        ("n" = Option<u32>, Query, description = "List length, 1..=10000", minimum = 1, maximum = 10000),
+    ),
+    responses(
+        (status = 200, description = "Recommendations from the user's variant", body = [ItemOut],
+            headers(("x-reco-variant" = String, description = "The A/B variant (model name)"),
+                    ("x-reco-fallback" = String, description = "`popularity` or `partial` when the fallback was used"))),
+        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 404, description = "No A/B split configured (--ab)", body = ErrorBody),
+        (status = 503, description = "The variant's model is not loaded", body = ErrorBody),
+    ))]
+pub async fn recommend_ab(
+    State(state): State<Arc<AppState>>,
+    Path(user_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(ab) = state.config.ab.as_ref() else {
+        return ApiError::not_found("no A/B split configured: start the server with --ab als=50,lightfm=50")
+            .into_response();
+    };
+    let n = match parse_n(query.as_deref()) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    let variant = ab.assign(&user_id);
+    if state.models.load().get(variant).is_none() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("A/B variant `{variant}` is not loaded"),
+        )
+        .into_response();
+    }
+    let mut resp = answer(&state, variant, |entry, s| {
+        entry.metrics.count_ab();
+        Ok(entry
+            .rec
+            .recommend_user(&user_id, n, &RecommendOptions::default(), s)?)
+    });
+    if let Ok(v) = HeaderValue::from_str(variant) {
+        resp.headers_mut().insert(VARIANT_HEADER, v);
+    }
+    resp
+}
+
+/// A model file, for browsers (ETag / If-None-Match, gzip, CORS).
+#[utoipa::path(get, path = "/models/{file}", tag = "models",
+    params(("file" = String, Path, description = "Model file name, e.g. als.safetensors (see GET /)")),
+    responses(
+        (status = 200, description = "The safetensors model file", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("etag" = String, description = "Entity tag for conditional requests"))),
+        (status = 304, description = "Not modified (If-None-Match matched)"),
+        (status = 404, description = "No such model file", body = ErrorBody),
+    ))]
+pub async fn model_file(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let models = state.models.load();
+    let Some(entry) = models.by_file(&file) else {
+        return ApiError::not_found(format!("no model file `{file}`")).into_response();
+    };
+    let mut resp = conditional(&headers, &entry.etag, || {
+        Response::new(Body::from(entry.bytes.clone()))
+    });
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+    resp
+}
+
+/// 304 when `If-None-Match` matches `etag`, else `full()`; both carry the ETag.
+pub fn conditional(headers: &HeaderMap, etag: &str, full: impl FnOnce() -> Response) -> Response {
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag.trim_start_matches("W/"));
+    let mut resp = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        full()
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// A static file of the `--web` folder (the browser demo), with ETag and a content type by
+/// extension (`.wasm` as `application/wasm`).
+pub async fn web_file(
+    State(state): State<Arc<AppState>>,
+    path: Option<Path<String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(root) = state.config.web_dir.as_ref() else {
+        return ApiError::not_found("no web folder configured (--web)").into_response();
+    };
+    let rel = path.map(|Path(p)| p).unwrap_or_default();
+    let rel = if rel.is_empty() || rel.ends_with('/') {
+        format!("{rel}index.html")
+    } else {
+        rel
+    };
+    let safe = std::path::Path::new(&rel)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !safe {
+        return ApiError::bad_request("invalid path").into_response();
+    }
+    let full = root.join(&rel);
+    let bytes = match tokio::fs::read(&full).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::not_found(format!("no file `{rel}`")).into_response(),
+    };
+    let etag = super::state::etag(&bytes);
+    let mut resp = conditional(&headers, &etag, || Response::new(Body::from(bytes)));
+    let ext = full.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let mime = match ext {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "wasm" => "application/wasm",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    resp
+}
+
+/// Reloads the model files atomically (requests in flight finish on the old models).
+#[utoipa::path(post, path = "/admin/reload", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Reloaded; the models now served", body = Object,
+            example = json!({"status": "reloaded", "models": ["als", "popularity"], "failed": []})),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "Admin routes are off (no token configured)", body = ErrorBody),
+        (status = 500, description = "Some files failed to load (their previous models keep serving) or the folder is unusable", body = ErrorBody),
+    ))]
+pub async fn admin_reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(token) = state.config.admin_token.as_deref() else {
+        return ApiError::not_found("admin routes are off: no admin token configured").into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        let mut resp =
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    match state.reload().await {
+        Ok(report) if report.failed.is_empty() => json_response(
+            serde_json::to_vec(&json!({"status": "reloaded", "models": report.models, "failed": []}))
+                .unwrap_or_default(),
+        ),
+        Ok(report) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "{} model file(s) failed to load; their previous models keep serving",
+                report.failed.len()
+            ),
+        )
+        .with(json!({ "models": report.models, "failed": report.failed }))
+        .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{e}; the previous models keep serving"),
+        )
+        .into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition: requests, latency histograms per route and model, fallbacks, A/B assignments, reloads", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut resp = Response::new(Body::from(state.metrics.render()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// The OpenAPI document of this server.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "reco", description = "reco recommender REST API: recommendations per user, per basket, similar items, A/B routing, model files for browsers."),
+    paths(health, recommend_user, recommend_basket, similar, recommend_ab, model_file, admin_reload, metrics),
+    components(schemas(ItemOut, ErrorBody, BasketRequest)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n_is_parsed_and_checked() {
+        assert_eq!(parse_n(None).unwrap(), 10);
+        assert_eq!(parse_n(Some("x=1&n=5")).unwrap(), 5);
+        assert_eq!(parse_n(Some("n=10000")).unwrap(), 10_000);
+        for bad in [
+            "n=0",
+            "n=-3",
+            "n=abc",
+            "n=",
+            "n",
+            "n=10001",
+            "n=99999999999999999999",
+        ] {
+            assert_eq!(
+                parse_n(Some(bad)).unwrap_err().status,
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,424 @@
+//! The loaded models (swapped atomically on reload), the A/B split and the shared server state.
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use axum::body::Bytes;
+use reco_core::recommender::Recommender;
+use serde_json::Value;
+
+use super::metrics::{Metrics, ModelMetrics};
+use super::ServeConfig;
+use crate::error::{Result, ServerError};
+
+/// One served model: the recommender, where it came from, and its metrics.
+pub struct ModelEntry {
+    /// URL name (`als`, `popularity`, …, or the file stem when two files share a kind).
+    pub name: String,
+    /// File name inside the models folder.
+    pub file: String,
+    /// Model-file format version.
+    pub format_version: u32,
+    /// Training time (from the file's training summary, else the file's modification time).
+    pub trained_at: Option<String>,
+    /// The raw file, served to browsers by `GET /models/{file}`.
+    pub bytes: Bytes,
+    /// Strong ETag of `bytes`.
+    pub etag: String,
+    /// The serving facade.
+    pub rec: Recommender,
+    /// This model's counters.
+    pub metrics: Arc<ModelMetrics>,
+}
+
+/// The set of models served at one moment; replaced as a whole on reload.
+#[derive(Default)]
+pub struct ModelSet {
+    /// Models by URL name.
+    pub by_name: BTreeMap<String, Arc<ModelEntry>>,
+    /// Model URL names by file name.
+    pub by_file: HashMap<String, String>,
+}
+
+impl ModelSet {
+    /// The model named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<ModelEntry>> {
+        self.by_name.get(name)
+    }
+
+    /// The model loaded from file `file`.
+    pub fn by_file(&self, file: &str) -> Option<&Arc<ModelEntry>> {
+        self.by_file.get(file).and_then(|name| self.by_name.get(name))
+    }
+
+    /// The loaded model names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+}
+
+/// A model file that loaded, before it is named.
+struct Loaded {
+    file: String,
+    format_version: u32,
+    trained_at: Option<String>,
+    bytes: Bytes,
+    rec: Recommender,
+}
+
+/// A model file that failed to load.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadFailure {
+    /// The file name.
+    pub file: String,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// The `*.safetensors` files of `dir`, sorted; fails when the folder is missing or has none.
+pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ServerError::ModelsNotFound {
+            path: dir.to_path_buf(),
+        },
+        _ => ServerError::io(dir, e),
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| ServerError::io(dir, e))?.path();
+        if path.extension().is_some_and(|x| x == "safetensors") && path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(ServerError::NoModels {
+            path: dir.to_path_buf(),
+        });
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn load_file(path: &Path) -> std::result::Result<Loaded, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let rec = Recommender::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
+    let format_version = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("reco.format_version"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(reco_core::model_file::FORMAT_VERSION);
+    let trained_at = match rec.training().get("trained_at") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(rfc3339),
+    };
+    Ok(Loaded {
+        file: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        format_version,
+        trained_at,
+        bytes: Bytes::from(bytes),
+        rec,
+    })
+}
+
+/// Loads every model file of `dir`: the loaded ones and the failures (by file).
+fn load_dir(dir: &Path) -> Result<(Vec<Loaded>, Vec<LoadFailure>)> {
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
+    for path in model_files(dir)? {
+        match load_file(&path) {
+            Ok(l) => loaded.push(l),
+            Err(error) => {
+                let file = path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                tracing::error!(file = %path.display(), %error, "cannot load model file");
+                failed.push(LoadFailure { file, error });
+            }
+        }
+    }
+    Ok((loaded, failed))
+}
+
+/// URL names: the kind name, or the file stem for kinds held by more than one file; a name
+/// already in `taken` (kept models) falls back to the stem, then the whole file name.
+fn assign_names(kinds_and_files: &[(&'static str, &str)], taken: &[String]) -> Vec<String> {
+    let mut per_kind: HashMap<&str, usize> = HashMap::new();
+    for (kind, _) in kinds_and_files {
+        *per_kind.entry(kind).or_default() += 1;
+    }
+    let mut taken: std::collections::HashSet<String> = taken.iter().cloned().collect();
+    kinds_and_files
+        .iter()
+        .map(|&(kind, file)| {
+            let stem = file.strip_suffix(".safetensors").unwrap_or(file);
+            let preferred = if per_kind[kind] == 1 { kind } else { stem };
+            let name = [preferred, stem, file]
+                .into_iter()
+                .find(|n| !taken.contains(*n))
+                .unwrap_or(file);
+            taken.insert(name.to_string());
+            name.to_string()
+        })
+        .collect()
+}
+
+/// Weak ETag of `bytes` (weak, since responses may be gzip-encoded).
+pub fn etag(bytes: &[u8]) -> String {
+    // FNV-1a 64: stable across runs, so browsers keep their cache over restarts.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("W/\"{h:016x}-{:x}\"", bytes.len())
+}
+
+/// Builds a model set from freshly loaded files plus `kept` entries (old models whose file
+/// failed to reload; they keep their names).
+fn build_set(loaded: Vec<Loaded>, kept: Vec<Arc<ModelEntry>>, metrics: &Metrics) -> ModelSet {
+    let keys: Vec<(&'static str, &str)> = loaded
+        .iter()
+        .map(|l| (l.rec.kind().as_str(), l.file.as_str()))
+        .collect();
+    let kept_names: Vec<String> = kept.iter().map(|e| e.name.clone()).collect();
+    let names = assign_names(&keys, &kept_names);
+    let mut set = ModelSet::default();
+    let entries = loaded.into_iter().zip(names).map(|(l, name)| {
+        Arc::new(ModelEntry {
+            metrics: metrics.model(&name),
+            etag: etag(&l.bytes),
+            name,
+            file: l.file,
+            format_version: l.format_version,
+            trained_at: l.trained_at,
+            bytes: l.bytes,
+            rec: l.rec,
+        })
+    });
+    for entry in entries.chain(kept) {
+        set.by_file.insert(entry.file.clone(), entry.name.clone());
+        set.by_name.insert(entry.name.clone(), entry);
+    }
+    set
+}
+
+/// Loads the models folder at start-up: every file must load.
+pub fn load_initial(dir: &Path, metrics: &Metrics) -> Result<ModelSet> {
+    let (loaded, failed) = load_dir(dir)?;
+    if !failed.is_empty() {
+        return Err(ServerError::ModelLoad {
+            dir: dir.to_path_buf(),
+            failures: failed
+                .iter()
+                .map(|f| format!("{}: {}", f.file, f.error))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    let set = build_set(loaded, Vec::new(), metrics);
+    metrics.set_models_loaded(set.by_name.len());
+    Ok(set)
+}
+
+/// The outcome of a reload.
+#[derive(Debug, serde::Serialize)]
+pub struct ReloadReport {
+    /// Names of the models served after the reload.
+    pub models: Vec<String>,
+    /// Files that failed; their previous model (if any) keeps serving.
+    pub failed: Vec<LoadFailure>,
+}
+
+/// The state every handler shares.
+pub struct AppState {
+    /// The models, swapped atomically on reload.
+    pub models: ArcSwap<ModelSet>,
+    /// The configuration the server was started with.
+    pub config: ServeConfig,
+    /// This server's metrics.
+    pub metrics: Metrics,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// State serving `models`.
+    pub fn new(config: ServeConfig, models: ModelSet, metrics: Metrics) -> Self {
+        AppState {
+            models: ArcSwap::from_pointee(models),
+            config,
+            metrics,
+            reload_lock: Default::default(),
+        }
+    }
+
+    /// Re-reads the models folder and swaps in the new set. Requests in flight finish on the
+    /// old models. A file that fails to load keeps its previous model serving; the failures
+    /// are returned (and logged). Fails only when the folder itself cannot be used.
+    pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport> {
+        let _guard = self.reload_lock.lock().await;
+        let dir = self.config.models_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_dir(&dir))
+            .await
+            .map_err(|e| ServerError::Usage(format!("reload task failed: {e}")));
+        let (loaded, failed) = match loaded.and_then(|r| r) {
+            Ok(x) => x,
+            Err(e) => {
+                self.metrics.count_reload(false, self.models.load().by_name.len());
+                tracing::error!(error = %e, "reload failed; the previous models keep serving");
+                return Err(e);
+            }
+        };
+        let current = self.models.load_full();
+        let kept: Vec<Arc<ModelEntry>> = failed
+            .iter()
+            .filter_map(|f| current.by_file(&f.file).cloned())
+            .collect();
+        let set = build_set(loaded, kept, &self.metrics);
+        let report = ReloadReport {
+            models: set.by_name.keys().cloned().collect(),
+            failed,
+        };
+        self.metrics
+            .count_reload(report.failed.is_empty(), set.by_name.len());
+        self.models.store(Arc::new(set));
+        tracing::info!(models = ?report.models, failed = report.failed.len(), "models reloaded");
+        Ok(report)
+    }
+}
+
+/// A weighted split of users between models, deterministic per user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbSplit {
+    variants: Vec<(String, u32)>,
+    total: u32,
+}
+
+impl AbSplit {
+    /// Parses `als=50,lightfm=50` (weights are positive integers, any total).
+    pub fn parse(s: &str) -> std::result::Result<AbSplit, String> {
+        let mut variants = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = part
+                .split_once('=')
+                .ok_or_else(|| format!("--ab: `{part}` is not MODEL=WEIGHT (e.g. als=50,lightfm=50)"))?;
+            let weight: u32 = weight
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&w| w > 0 && w <= 1_000_000)
+                .ok_or_else(|| format!("--ab: weight of `{name}` must be an integer in 1..=1000000"))?;
+            let name = name.trim().to_string();
+            if variants.iter().any(|(n, _)| *n == name) {
+                return Err(format!("--ab: `{name}` appears twice"));
+            }
+            variants.push((name, weight));
+        }
+        if variants.is_empty() {
+            return Err("--ab: no variants (e.g. --ab als=50,lightfm=50)".into());
+        }
+        let total = variants.iter().map(|(_, w)| w).sum();
+        Ok(AbSplit { variants, total })
+    }
+
+    /// The variant names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.variants.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// The variant for `user_id` (FNV-1a hash of the id, so stable across restarts).
+    pub fn assign(&self, user_id: &str) -> &str {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in user_id.as_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let mut slot = (h % self.total as u64) as u32;
+        for (name, w) in &self.variants {
+            if slot < *w {
+                return name;
+            }
+            slot -= w;
+        }
+        &self.variants[0].0
+    }
+}
+
+impl std::fmt::Display for AbSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, w)) in self.variants.iter().enumerate() {
+            write!(f, "{}{name}={w}", if i > 0 { "," } else { "" })?;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 3339 UTC time (seconds precision).
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ab_split_is_deterministic_and_roughly_weighted() {
+        let ab = AbSplit::parse("als=50, lightfm=50").unwrap();
+        assert_eq!(ab.assign("17850"), ab.assign("17850"));
+        let als = (0..10_000).filter(|u| ab.assign(&u.to_string()) == "als").count();
+        assert!((4_000..6_000).contains(&als), "{als}");
+        assert!(AbSplit::parse("als").is_err());
+        assert!(AbSplit::parse("als=0").is_err());
+        assert!(AbSplit::parse("als=x").is_err());
+        assert!(AbSplit::parse("als=1,als=2").is_err());
+        assert!(AbSplit::parse("").is_err());
+    }
+
+    #[test]
+    fn names_are_kinds_unless_a_kind_repeats() {
+        let names = assign_names(&[("als", "a.safetensors"), ("popularity", "p.safetensors")], &[]);
+        assert_eq!(names, ["als", "popularity"]);
+        let names = assign_names(&[("als", "als.safetensors"), ("als", "als-v2.safetensors")], &[]);
+        assert_eq!(names, ["als", "als-v2"]);
+        let names = assign_names(&[("als", "b.safetensors")], &["als".to_string()]);
+        assert_eq!(names, ["b"]);
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}
