@@ -1,1 +1,950 @@
-//! (in progress)
+//! Neighbourhood models: user-based cosine KNN with a popularity fallback ([`UserKnnModel`]) and
+//! item-based cosine KNN ([`ItemKnnModel`]).
+//!
+//! Both work on the training matrix `R` (users × items) with its **stored weights** (not
+//! binarized), like the references (scikit-learn `NearestNeighbors(metric="cosine")` on the
+//! training matrix, implicit's `CosineRecommender`). On binary data the two are the same.
+//!
+//! # User-based KNN
+//!
+//! * `sim(u, v) = (r_u · r_v) / sqrt(‖r_u‖² ‖r_v‖²)` (cosine of the users' item vectors).
+//! * `N_k(u)`: the `k` (default [`DEFAULT_K`] = 50) users with the highest `sim(u, v) > 0`,
+//!   excluding `u` itself; ties by lower user index. Users sharing no item with `u` have
+//!   `sim = 0` and contribute nothing, so they are never neighbours.
+//! * `score(u, i) = Σ_{v ∈ N_k(u)} sim(u, v) · r_vi`.
+//! * Similarities are computed through the item → users inverted index (the transposed CSR): only
+//!   users who share an item with `u` are visited, with a dense per-user accumulator kept in a
+//!   reusable [`KnnScratch`] (no per-query allocation besides the returned list).
+//! * A list holds the unseen items with `score > 0`, best first (ties by lower item index); when
+//!   there are fewer than `n`, the remaining slots are filled with the most popular unseen items
+//!   (popularity = number of training users per item, ties by lower item index), flagged
+//!   [`KnnItem::fallback`]. The list is therefore shorter than `n` only when the catalog runs out.
+//! * An anonymous basket of `(item, weight)` pairs is scored as a pseudo-user row (neighbours are
+//!   taken among all training users).
+//!
+//! # Item-based KNN
+//!
+//! * `cos(i, j) = (R_{:,i} · R_{:,j}) / sqrt(‖R_{:,i}‖² ‖R_{:,j}‖²)` (cosine of item columns).
+//! * Every item keeps its `K` (default 50) most similar items with `cos > 0`, ties by lower
+//!   item index, **including itself** (`cos(i, i) = 1`), as implicit's `all_pairs_knn` does.
+//!   The lists form the sparse item × item matrix `S` (row `j` = neighbours of `j`).
+//! * `score(u, i) = Σ_{j ∈ items(u)} r_uj · S[j, i]` (the user's row times `S`).
+//! * The lists are built in parallel under the `std` feature (rayon), sequentially without it;
+//!   every row is computed independently, so the result does not depend on the thread count.
+//!
+//! # Model files
+//!
+//! * `knn` ([`ModelKind::UserKnn`]): CSR `train` (users × items), f32 `popularity` (`[items]`),
+//!   `params.k`.
+//! * `item-knn` ([`ModelKind::ItemKnn`]): CSR `neighbors` (items × items, `S`), CSR `train`
+//!   (users × items, needed to score known users), `params.k`.
+//!
+//! Norms, the inverted index and the popularity order are recomputed on load, not per query.
+use alloc::collections::BinaryHeap;
+use alloc::format;
+use alloc::string::ToString;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use crate::error::{RecoError, Result};
+use crate::matrix::CsrMatrix;
+use crate::model_file::{ModelFile, ModelKind};
+use crate::scorer::ItemScorer;
+use crate::topn::Filter;
+
+/// Default number of neighbours (users for user-KNN, items for item-KNN).
+pub const DEFAULT_K: usize = 50;
+
+#[inline]
+fn sqrt(x: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrt(x)
+    }
+}
+
+/// Cosine from a dot product and the two squared norms (0 when either vector is zero).
+#[inline]
+fn cosine(dot: f32, a2: f64, b2: f64) -> f32 {
+    let d = a2 * b2;
+    if d > 0.0 {
+        (dot as f64 / sqrt(d)) as f32
+    } else {
+        0.0
+    }
+}
+
+/// A `(key, index)` candidate ordered so that the *worst* one (lower key, then higher index)
+/// is the greatest, i.e. the top of a max-heap.
+#[derive(Debug, Clone, Copy)]
+struct Worst(f64, u32);
+
+impl PartialEq for Worst {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Bounded selection of the best `k` `(key, index)` pairs: higher key first, ties by lower
+/// index. A candidate worse than the current k-th costs one comparison.
+#[derive(Debug, Clone, Default)]
+struct BestK {
+    heap: BinaryHeap<Worst>,
+}
+
+impl BestK {
+    #[inline]
+    fn offer(&mut self, k: usize, key: f64, index: u32) {
+        let e = Worst(key, index);
+        if self.heap.len() < k {
+            self.heap.push(e);
+        } else if let Some(mut top) = self.heap.peek_mut() {
+            if e < *top {
+                *top = e;
+            }
+        }
+    }
+
+    /// Appends the kept pairs to `out`, best first, and empties the selection.
+    fn drain_sorted(&mut self, out: &mut Vec<(f64, u32)>) {
+        let mut v = core::mem::take(&mut self.heap).into_sorted_vec();
+        out.extend(v.iter().map(|w| (w.0, w.1)));
+        v.clear();
+        self.heap = BinaryHeap::from(v);
+    }
+}
+
+fn squared_row_norms(m: &CsrMatrix) -> Vec<f64> {
+    (0..m.n_rows())
+        .map(|r| m.row(r).1.iter().map(|&w| w as f64 * w as f64).sum())
+        .collect()
+}
+
+fn check_k(k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(RecoError::InvalidParameter {
+            name: "k",
+            reason: "must be at least 1 (got 0)".to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn k_from_file(file: &ModelFile) -> Result<usize> {
+    let k = file.params.get("k");
+    match k.and_then(serde_json::Value::as_u64) {
+        Some(k) if (1..=u32::MAX as u64).contains(&k) => Ok(k as usize),
+        _ => Err(RecoError::CorruptModel(format!(
+            "{} model file: parameter `k` is {k:?}, expected an integer >= 1",
+            file.kind
+        ))),
+    }
+}
+
+fn check_ids(file: &ModelFile, n_users: usize, n_items: usize) -> Result<()> {
+    let bad = |what: &str, found: usize, expected: usize| {
+        Err(RecoError::CorruptModel(format!(
+            "{} model file has {found} {what} ids for {expected} {what}s",
+            file.kind
+        )))
+    };
+    if !file.item_ids.is_empty() && file.item_ids.len() != n_items {
+        return bad("item", file.item_ids.len(), n_items);
+    }
+    if !file.user_ids.is_empty() && file.user_ids.len() != n_users {
+        return bad("user", file.user_ids.len(), n_users);
+    }
+    Ok(())
+}
+
+fn training_summary(train: &CsrMatrix) -> serde_json::Value {
+    serde_json::json!({
+        "users": train.n_rows(),
+        "items": train.n_cols(),
+        "interactions": train.nnz(),
+    })
+}
+
+/// Checks a basket (items in range, finite weights) and merges it into `out`, sorted by item
+/// with duplicate items summed.
+fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>) -> Result<()> {
+    out.clear();
+    for &(item, w) in basket {
+        if item as usize >= n_items {
+            return Err(RecoError::UnknownItem(format!(
+                "{item} (the model has {n_items} items)"
+            )));
+        }
+        if !w.is_finite() {
+            return Err(RecoError::InvalidData(format!(
+                "basket weight {w} of item {item} is not finite"
+            )));
+        }
+        out.push((item, w));
+    }
+    out.sort_unstable_by_key(|&(i, _)| i);
+    out.dedup_by(|later, kept| {
+        if later.0 == kept.0 {
+            kept.1 += later.1;
+            true
+        } else {
+            false
+        }
+    });
+    Ok(())
+}
+
+/// A dense accumulator over `n` slots, all zero between queries; [`SparseAcc::drain`] hands out
+/// the non-zero slots and zeroes them again, so starting a query costs nothing.
+///
+/// When a query makes few additions compared with `n`, the touched slots are listed as they
+/// are first hit (without branches: a slot is listed when it is zero before an addition, and
+/// a slot listed twice is drained once); otherwise the listing is skipped and `drain` scans
+/// all `n` slots, which is cheaper than tracking.
+#[derive(Debug, Clone, Default)]
+struct SparseAcc {
+    vals: Vec<f32>,
+    touched: Vec<u32>,
+    len: usize,
+    n: usize,
+    track: bool,
+}
+
+impl SparseAcc {
+    /// Starts a query over `n` slots that will make at most `adds` additions.
+    fn begin(&mut self, n: usize, adds: usize) {
+        if self.vals.len() < n {
+            self.vals.resize(n, 0.0);
+        }
+        self.n = n;
+        self.track = n > 8 * adds;
+        if self.track && self.touched.len() < adds {
+            self.touched.resize(adds, 0);
+        }
+        self.len = 0;
+    }
+
+    #[inline]
+    fn add(&mut self, idx: u32, v: f32) {
+        let slot = &mut self.vals[idx as usize];
+        if self.track {
+            self.touched[self.len] = idx;
+            self.len += (*slot == 0.0) as usize;
+        }
+        *slot += v;
+    }
+
+    /// Calls `f(index, value)` once for every non-zero slot and zeroes it.
+    #[inline]
+    fn drain(&mut self, mut f: impl FnMut(u32, f32)) {
+        if self.track {
+            for &i in &self.touched[..self.len] {
+                let v = core::mem::replace(&mut self.vals[i as usize], 0.0);
+                if v != 0.0 {
+                    f(i, v);
+                }
+            }
+        } else {
+            for (i, slot) in self.vals[..self.n].iter_mut().enumerate() {
+                if *slot != 0.0 {
+                    f(i as u32, core::mem::replace(slot, 0.0));
+                }
+            }
+        }
+        self.len = 0;
+    }
+}
+
+/// Reusable per-thread buffers for KNN queries: dense accumulators over users and items and
+/// the candidate lists. Create one per thread and pass it to every query; it grows to the
+/// model's size on first use and never shrinks.
+#[derive(Debug, Clone, Default)]
+pub struct KnnScratch {
+    users: SparseAcc,
+    items: SparseAcc,
+    best: BestK,
+    keys: Vec<(f64, u32)>,
+    neighbors: Vec<(f32, u32)>,
+    candidates: Vec<(f32, u32)>,
+    basket: Vec<(u32, f32)>,
+}
+
+impl KnnScratch {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Runs `f` with a scratch buffer: a thread-local one under `std`, a fresh one otherwise.
+fn with_scratch<R>(f: impl FnOnce(&mut KnnScratch) -> R) -> R {
+    #[cfg(feature = "std")]
+    {
+        std::thread_local! {
+            static SCRATCH: core::cell::RefCell<KnnScratch> =
+                core::cell::RefCell::new(KnnScratch::new());
+        }
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => f(&mut s),
+            Err(_) => f(&mut KnnScratch::new()),
+        })
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        f(&mut KnnScratch::new())
+    }
+}
+
+/// Accumulates `R_{:,item} · R_{:,j}` for every item `j` into `acc` (through the item's users).
+fn item_dots(train: &CsrMatrix, item_users: &CsrMatrix, item: usize, acc: &mut SparseAcc) {
+    let (users, ws) = item_users.row(item);
+    let adds = users.iter().map(|&u| train.row_nnz(u as usize)).sum();
+    acc.begin(train.n_cols(), adds);
+    for (&u, &wu) in users.iter().zip(ws) {
+        let (items, xs) = train.row(u as usize);
+        for (&j, &x) in items.iter().zip(xs) {
+            acc.add(j, wu * x);
+        }
+    }
+}
+
+/// Writes `cos(item, j)` for every item `j` into `out` (0 where the columns share no user).
+fn item_cosines(
+    train: &CsrMatrix,
+    item_users: &CsrMatrix,
+    item_n2: &[f64],
+    item: u32,
+    out: &mut [f32],
+    acc: &mut SparseAcc,
+) -> Result<()> {
+    let n_items = train.n_cols();
+    if item as usize >= n_items {
+        return Err(RecoError::UnknownItem(format!(
+            "{item} (the model has {n_items} items)"
+        )));
+    }
+    assert_eq!(out.len(), n_items, "output length must equal the number of items");
+    out.fill(0.0);
+    item_dots(train, item_users, item as usize, acc);
+    let a2 = item_n2[item as usize];
+    acc.drain(|j, dot| out[j as usize] = cosine(dot, a2, item_n2[j as usize]));
+    Ok(())
+}
+
+/// A user neighbour: a training user and its cosine similarity to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    /// Dense user index.
+    pub user: u32,
+    /// Cosine similarity to the query (`> 0`).
+    pub similarity: f32,
+}
+
+/// One recommended item of a user-KNN list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KnnItem {
+    /// Dense item index.
+    pub item: u32,
+    /// Neighbour score `Σ sim·w` (`> 0`); 0 for fallback items.
+    pub score: f32,
+    /// True when the item comes from the popularity fallback, not from neighbours.
+    pub fallback: bool,
+}
+
+/// Hyperparameters of [`UserKnnModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserKnnParams {
+    /// Number of neighbours per query (default [`DEFAULT_K`]).
+    pub k: usize,
+}
+
+impl Default for UserKnnParams {
+    fn default() -> Self {
+        UserKnnParams { k: DEFAULT_K }
+    }
+}
+
+/// User-based cosine KNN with a popularity fallback (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct UserKnnModel {
+    k: usize,
+    train: CsrMatrix,
+    item_users: CsrMatrix,
+    user_n2: Vec<f64>,
+    item_n2: Vec<f64>,
+    popularity: Vec<f32>,
+    pop_order: Vec<u32>,
+    pop_rank: Vec<u32>,
+}
+
+/// Where a query's vector and seen items come from.
+#[derive(Clone, Copy)]
+enum Query<'a> {
+    User(u32),
+    Basket(&'a [(u32, f32)]),
+}
+
+impl UserKnnModel {
+    /// Builds the model from the training matrix (users × items). Popularity = number of users
+    /// per item. Fails when `k == 0`.
+    pub fn fit(train: &CsrMatrix, params: UserKnnParams) -> Result<Self> {
+        check_k(params.k)?;
+        let mut popularity = vec![0f32; train.n_cols()];
+        for &i in train.indices() {
+            popularity[i as usize] += 1.0;
+        }
+        Ok(Self::assemble(params.k, train.clone(), popularity))
+    }
+
+    fn assemble(k: usize, train: CsrMatrix, popularity: Vec<f32>) -> Self {
+        let item_users = train.transpose();
+        let user_n2 = squared_row_norms(&train);
+        let item_n2 = squared_row_norms(&item_users);
+        let mut pop_order: Vec<u32> = (0..train.n_cols() as u32).collect();
+        pop_order.sort_by(|&a, &b| {
+            popularity[b as usize]
+                .total_cmp(&popularity[a as usize])
+                .then(a.cmp(&b))
+        });
+        let mut pop_rank = vec![0u32; pop_order.len()];
+        for (r, &i) in pop_order.iter().enumerate() {
+            pop_rank[i as usize] = r as u32;
+        }
+        UserKnnModel {
+            k,
+            train,
+            item_users,
+            user_n2,
+            item_n2,
+            popularity,
+            pop_order,
+            pop_rank,
+        }
+    }
+
+    /// Number of neighbours per query.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Number of training users.
+    pub fn n_users(&self) -> usize {
+        self.train.n_rows()
+    }
+
+    /// The training matrix (users × items); row `u` holds the items user `u` has seen.
+    pub fn train(&self) -> &CsrMatrix {
+        &self.train
+    }
+
+    /// Popularity of every item (number of training users).
+    pub fn popularity(&self) -> &[f32] {
+        &self.popularity
+    }
+
+    /// All items, most popular first (ties by lower index): the fallback order.
+    pub fn popularity_order(&self) -> &[u32] {
+        &self.pop_order
+    }
+
+    fn check_user(&self, user: u32) -> Result<()> {
+        if user as usize >= self.n_users() {
+            return Err(RecoError::UnknownUser(format!(
+                "{user} (the model has {} users)",
+                self.n_users()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fills `out` with the top-k `(sim, user)` pairs of the query row, best first.
+    ///
+    /// Users are ranked by `dot² / ‖r_v‖²` (the query norm is common to all), which orders
+    /// like the cosine for `dot > 0` and is exact for integer weights, so equal cosines tie
+    /// exactly and fall back to the lower user index.
+    fn find_neighbors(
+        &self,
+        row: impl Iterator<Item = (u32, f32)> + Clone,
+        exclude: Option<u32>,
+        s: &mut KnnScratch,
+    ) {
+        let (users, best, keys, out) = (&mut s.users, &mut s.best, &mut s.keys, &mut s.neighbors);
+        out.clear();
+        keys.clear();
+        let q2: f64 = row.clone().map(|(_, w)| w as f64 * w as f64).sum();
+        if q2 <= 0.0 {
+            return;
+        }
+        let adds = row
+            .clone()
+            .map(|(j, _)| self.item_users.row_nnz(j as usize))
+            .sum();
+        users.begin(self.n_users(), adds);
+        for (j, w) in row {
+            let (us, xs) = self.item_users.row(j as usize);
+            for (&v, &x) in us.iter().zip(xs) {
+                users.add(v, w * x);
+            }
+        }
+        let (n2, k) = (&self.user_n2, self.k);
+        users.drain(|v, dot| {
+            if dot > 0.0 && Some(v) != exclude && n2[v as usize] > 0.0 {
+                let dot = dot as f64;
+                best.offer(k, dot * dot / n2[v as usize], v);
+            }
+        });
+        best.drain_sorted(keys);
+        out.extend(keys.iter().map(|&(key, v)| (sqrt(key / q2) as f32, v)));
+    }
+
+    /// Runs the neighbour search for `query` into `s.neighbors`.
+    fn query_neighbors(&self, query: Query, s: &mut KnnScratch) {
+        match query {
+            Query::User(u) => {
+                let (cols, vals) = self.train.row(u as usize);
+                let row = cols.iter().copied().zip(vals.iter().copied());
+                self.find_neighbors(row, Some(u), s);
+            }
+            Query::Basket(b) => {
+                self.find_neighbors(b.iter().copied(), None, s);
+            }
+        }
+    }
+
+    /// The k nearest neighbours of a training user (excluding itself), best first.
+    pub fn user_neighbors(&self, user: u32, scratch: &mut KnnScratch) -> Result<Vec<Neighbor>> {
+        self.check_user(user)?;
+        self.query_neighbors(Query::User(user), scratch);
+        Ok(scratch
+            .neighbors
+            .iter()
+            .map(|&(similarity, user)| Neighbor { user, similarity })
+            .collect())
+    }
+
+    /// Top-`n` list for a training user: its training items and the items `filter` rejects are
+    /// never returned; short lists are filled from popularity (see the [module docs](self)).
+    pub fn recommend_user(
+        &self,
+        user: u32,
+        n: usize,
+        filter: &Filter,
+        scratch: &mut KnnScratch,
+    ) -> Result<Vec<KnnItem>> {
+        self.check_user(user)?;
+        self.query_neighbors(Query::User(user), scratch);
+        let seen = self.train.row(user as usize).0;
+        Ok(self.finish(|i| seen.binary_search(&i).is_ok(), n, filter, scratch))
+    }
+
+    /// Top-`n` list for an anonymous basket of `(item, weight)` pairs (duplicates summed),
+    /// treated as a pseudo-user; basket items are never returned. Fails on an unknown item or
+    /// a non-finite weight.
+    pub fn recommend_basket(
+        &self,
+        basket: &[(u32, f32)],
+        n: usize,
+        filter: &Filter,
+        scratch: &mut KnnScratch,
+    ) -> Result<Vec<KnnItem>> {
+        let mut merged = core::mem::take(&mut scratch.basket);
+        let result = merge_basket(basket, self.n_items(), &mut merged).map(|()| {
+            self.query_neighbors(Query::Basket(&merged), scratch);
+            let seen = |i: u32| merged.binary_search_by_key(&i, |e| e.0).is_ok();
+            self.finish(seen, n, filter, scratch)
+        });
+        scratch.basket = merged;
+        result
+    }
+
+    /// [`UserKnnModel::recommend_user`] for many users (in parallel under `std`, one scratch
+    /// buffer per worker); lists in the order of `users`.
+    pub fn recommend_users(&self, users: &[u32], n: usize, filter: &Filter) -> Result<Vec<Vec<KnnItem>>> {
+        if let Some(&u) = users.iter().find(|&&u| u as usize >= self.n_users()) {
+            self.check_user(u)?;
+        }
+        #[cfg(feature = "std")]
+        {
+            use rayon::prelude::*;
+            users
+                .par_iter()
+                .map_init(KnnScratch::new, |s, &u| self.recommend_user(u, n, filter, s))
+                .collect()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let mut s = KnnScratch::new();
+            users
+                .iter()
+                .map(|&u| self.recommend_user(u, n, filter, &mut s))
+                .collect()
+        }
+    }
+
+    /// Scores the items of `s.neighbors`' rows into `s.items` and builds the final list.
+    fn finish(
+        &self,
+        seen: impl Fn(u32) -> bool,
+        n: usize,
+        filter: &Filter,
+        s: &mut KnnScratch,
+    ) -> Vec<KnnItem> {
+        let KnnScratch {
+            items,
+            neighbors,
+            candidates: cands,
+            best,
+            keys,
+            ..
+        } = s;
+        let adds = neighbors
+            .iter()
+            .map(|&(_, v)| self.train.row_nnz(v as usize))
+            .sum();
+        items.begin(self.n_items(), adds);
+        for &(sim, v) in neighbors.iter() {
+            let (is, ws) = self.train.row(v as usize);
+            for (&i, &w) in is.iter().zip(ws) {
+                items.add(i, sim * w);
+            }
+        }
+        let allowed = |i: u32| !seen(i) && filter.allows(i);
+        cands.clear();
+        match filter.candidates {
+            Some(c) => {
+                for &i in c.iter().filter(|&&i| (i as usize) < self.n_items()) {
+                    let score = items.vals[i as usize];
+                    if score > 0.0 && allowed(i) {
+                        cands.push((score, i));
+                    }
+                }
+                cands.sort_unstable_by_key(|c| c.1);
+                cands.dedup_by_key(|c| c.1);
+                items.drain(|_, _| ());
+                for &(score, i) in cands.iter() {
+                    best.offer(n, score as f64, i);
+                }
+            }
+            None => items.drain(|i, score| {
+                if score > 0.0 && allowed(i) {
+                    best.offer(n, score as f64, i);
+                }
+            }),
+        }
+        keys.clear();
+        best.drain_sorted(keys);
+        let mut out: Vec<KnnItem> = Vec::with_capacity(n.min(self.n_items()));
+        out.extend(keys.iter().map(|&(score, item)| KnnItem {
+            item,
+            score: score as f32,
+            fallback: false,
+        }));
+        if out.len() < n {
+            // Every allowed item with score > 0 is already in `out`; mark those in the (now
+            // all-zero) accumulator and fill with the other allowed items by popularity.
+            let marks = &mut items.vals;
+            for x in &out {
+                marks[x.item as usize] = 1.0;
+            }
+            let fill = |i: u32| marks[i as usize] == 0.0 && allowed(i);
+            let item = |i: u32| KnnItem {
+                item: i,
+                score: 0.0,
+                fallback: true,
+            };
+            let (kept, missing) = (out.len(), n - out.len());
+            match filter.candidates {
+                Some(c) => {
+                    cands.clear();
+                    cands.extend(
+                        c.iter()
+                            .filter(|&&i| (i as usize) < self.n_items() && fill(i))
+                            .map(|&i| (0.0, self.pop_rank[i as usize])),
+                    );
+                    cands.sort_unstable_by_key(|c| c.1);
+                    cands.dedup_by_key(|c| c.1);
+                    let ranks = cands.iter().take(missing);
+                    out.extend(ranks.map(|&(_, r)| item(self.pop_order[r as usize])));
+                }
+                None => {
+                    let by_pop = self.pop_order.iter().copied().filter(|&i| fill(i));
+                    out.extend(by_pop.take(missing).map(item));
+                }
+            }
+            for x in &out[..kept] {
+                marks[x.item as usize] = 0.0;
+            }
+        }
+        out
+    }
+
+    /// Neighbour scores of `query` into `out` (0 where no neighbour has the item).
+    fn score_into(&self, query: Query, out: &mut [f32]) {
+        assert_eq!(
+            out.len(),
+            self.n_items(),
+            "output length must equal the number of items"
+        );
+        with_scratch(|s| {
+            self.query_neighbors(query, s);
+            out.fill(0.0);
+            for &(sim, v) in &s.neighbors {
+                let (is, ws) = self.train.row(v as usize);
+                for (&i, &w) in is.iter().zip(ws) {
+                    out[i as usize] += sim * w;
+                }
+            }
+        });
+    }
+
+    /// The model as a `knn` model file (ids and names are left for the caller to fill).
+    pub fn to_model_file(&self) -> ModelFile {
+        let mut f = ModelFile::new(ModelKind::UserKnn);
+        f.params = serde_json::json!({ "k": self.k });
+        f.training = training_summary(&self.train);
+        f.put_csr("train", &self.train);
+        f.put_f32("popularity", &[self.n_items()], self.popularity.clone());
+        f
+    }
+
+    /// Loads a `knn` model file, checking its kind, shapes and parameters.
+    pub fn from_model_file(file: &ModelFile) -> Result<Self> {
+        file.expect_kind(ModelKind::UserKnn)?;
+        let k = k_from_file(file)?;
+        let train = file.csr("train")?;
+        let popularity = file.f32("popularity", &[Some(train.n_cols())])?.to_vec();
+        check_ids(file, train.n_rows(), train.n_cols())?;
+        Ok(Self::assemble(k, train, popularity))
+    }
+}
+
+impl ItemScorer for UserKnnModel {
+    fn n_items(&self) -> usize {
+        self.train.n_cols()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) {
+        self.score_into(Query::User(user), out);
+    }
+
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
+        let mut merged = Vec::new();
+        merge_basket(items, self.n_items(), &mut merged)?;
+        self.score_into(Query::Basket(&merged), out);
+        Ok(())
+    }
+
+    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
+        with_scratch(|s| {
+            item_cosines(
+                &self.train,
+                &self.item_users,
+                &self.item_n2,
+                item,
+                out,
+                &mut s.items,
+            )
+        })
+    }
+
+    fn needs_fallback_below_zero(&self) -> bool {
+        true
+    }
+}
+
+/// Hyperparameters of [`ItemKnnModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemKnnParams {
+    /// Neighbours kept per item, the item itself included (default [`DEFAULT_K`]).
+    pub k: usize,
+}
+
+impl Default for ItemKnnParams {
+    fn default() -> Self {
+        ItemKnnParams { k: DEFAULT_K }
+    }
+}
+
+/// Item-based cosine KNN over sparse top-K neighbour lists (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct ItemKnnModel {
+    k: usize,
+    neighbors: CsrMatrix,
+    train: CsrMatrix,
+}
+
+impl ItemKnnModel {
+    /// Computes every item's top-K neighbour list from the training matrix (users × items).
+    /// Fails when `k == 0`.
+    pub fn fit(train: &CsrMatrix, params: ItemKnnParams) -> Result<Self> {
+        check_k(params.k)?;
+        let k = params.k;
+        let item_users = train.transpose();
+        let n2 = squared_row_norms(&item_users);
+        // Rank by dot² / ‖j‖² (orders like the cosine for dot > 0, exact for integer
+        // weights), then turn the kept keys into cosines: cos = sqrt(key / ‖i‖²).
+        let row = |(acc, best, buf): &mut (SparseAcc, BestK, Vec<(f64, u32)>), i: usize| {
+            item_dots(train, &item_users, i, acc);
+            acc.drain(|j, dot| {
+                if dot > 0.0 && n2[j as usize] > 0.0 {
+                    let dot = dot as f64;
+                    best.offer(k, dot * dot / n2[j as usize], j);
+                }
+            });
+            buf.clear();
+            best.drain_sorted(buf);
+            let mut r: Vec<(u32, f32)> = buf
+                .iter()
+                .map(|&(key, j)| (j, sqrt(key / n2[i]) as f32))
+                .collect();
+            r.sort_unstable_by_key(|e| e.0);
+            r
+        };
+        let n_items = train.n_cols();
+        #[cfg(feature = "std")]
+        let rows: Vec<Vec<(u32, f32)>> = {
+            use rayon::prelude::*;
+            (0..n_items)
+                .into_par_iter()
+                .map_init(Default::default, row)
+                .collect()
+        };
+        #[cfg(not(feature = "std"))]
+        let rows: Vec<Vec<(u32, f32)>> = {
+            let mut scratch = Default::default();
+            (0..n_items).map(|i| row(&mut scratch, i)).collect()
+        };
+        let mut indptr = Vec::with_capacity(n_items + 1);
+        indptr.push(0);
+        let nnz = rows.iter().map(Vec::len).sum();
+        let (mut indices, mut data) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+        for r in &rows {
+            indices.extend(r.iter().map(|e| e.0));
+            data.extend(r.iter().map(|e| e.1));
+            indptr.push(indices.len());
+        }
+        let neighbors = CsrMatrix::from_parts(n_items, n_items, indptr, indices, data)?;
+        Ok(ItemKnnModel {
+            k,
+            neighbors,
+            train: train.clone(),
+        })
+    }
+
+    /// Neighbours kept per item.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The neighbour matrix `S` (items × items): row `j` holds `j`'s top-K items and cosines.
+    pub fn neighbors(&self) -> &CsrMatrix {
+        &self.neighbors
+    }
+
+    /// The training matrix (users × items) used to score known users.
+    pub fn train(&self) -> &CsrMatrix {
+        &self.train
+    }
+
+    fn score_row(&self, cols: &[u32], vals: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            out.len(),
+            self.n_items(),
+            "output length must equal the number of items"
+        );
+        out.fill(0.0);
+        for (&j, &w) in cols.iter().zip(vals) {
+            let (is, ss) = self.neighbors.row(j as usize);
+            for (&i, &s) in is.iter().zip(ss) {
+                out[i as usize] += w * s;
+            }
+        }
+    }
+
+    /// The model as an `item-knn` model file (ids and names are left for the caller to fill).
+    pub fn to_model_file(&self) -> ModelFile {
+        let mut f = ModelFile::new(ModelKind::ItemKnn);
+        f.params = serde_json::json!({ "k": self.k });
+        f.training = training_summary(&self.train);
+        f.put_csr("neighbors", &self.neighbors);
+        f.put_csr("train", &self.train);
+        f
+    }
+
+    /// Loads an `item-knn` model file, checking its kind, shapes and parameters.
+    pub fn from_model_file(file: &ModelFile) -> Result<Self> {
+        file.expect_kind(ModelKind::ItemKnn)?;
+        let k = k_from_file(file)?;
+        let neighbors = file.csr("neighbors")?;
+        let train = file.csr("train")?;
+        let n = neighbors.n_rows();
+        if neighbors.n_cols() != n || train.n_cols() != n {
+            return Err(RecoError::CorruptModel(format!(
+                "item-knn model file: `neighbors` is {n} x {}, `train` is {} x {}; expected \
+                 items x items and users x items",
+                neighbors.n_cols(),
+                train.n_rows(),
+                train.n_cols()
+            )));
+        }
+        if let Some(r) = (0..n).find(|&r| neighbors.row_nnz(r) > k) {
+            return Err(RecoError::CorruptModel(format!(
+                "item-knn model file: item {r} has {} neighbours, more than k = {k}",
+                neighbors.row_nnz(r)
+            )));
+        }
+        check_ids(file, train.n_rows(), n)?;
+        Ok(ItemKnnModel { k, neighbors, train })
+    }
+}
+
+impl ItemScorer for ItemKnnModel {
+    fn n_items(&self) -> usize {
+        self.neighbors.n_rows()
+    }
+
+    fn score_user(&self, user: u32, out: &mut [f32]) {
+        let (cols, vals) = self.train.row(user as usize);
+        self.score_row(cols, vals, out);
+    }
+
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
+        let mut merged = Vec::new();
+        merge_basket(items, self.n_items(), &mut merged)?;
+        let (cols, vals): (Vec<u32>, Vec<f32>) = merged.into_iter().unzip();
+        self.score_row(&cols, &vals, out);
+        Ok(())
+    }
+
+    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
+        let n = self.n_items();
+        if item as usize >= n {
+            return Err(RecoError::UnknownItem(format!(
+                "{item} (the model has {n} items)"
+            )));
+        }
+        assert_eq!(out.len(), n, "output length must equal the number of items");
+        out.fill(0.0);
+        let (is, ss) = self.neighbors.row(item as usize);
+        for (&i, &s) in is.iter().zip(ss) {
+            out[i as usize] = s;
+        }
+        Ok(())
+    }
+}
