@@ -1,1 +1,42 @@
-fn main() {}
+//! `reco`: the command line of the reco recommender system.
+//!
+//! Every subcommand is a variant of [`Command`] holding the clap `Args` struct of its module
+//! in the `reco_server` library; adding one is a variant plus one `match` arm.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use reco_server::ingest;
+
+/// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
+///
+/// Typical flow: `reco ingest` (raw data → data/features), then train, evaluate, recommend.
+#[derive(Debug, Parser)]
+#[command(name = "reco", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Clean a raw interactions file and write data/processed/interactions.tsv and data/features/.
+    ///
+    /// With no arguments reads data/online_retail.csv.gz (UCI Online Retail) with the
+    /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, works with the column options.
+    Ingest(ingest::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Ingest(args) => ingest::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! reco-server: the `reco` command line (ingest, train, evaluate, recommend, serve) as a
+//! library, so commands and tests share one implementation. Each command lives in its own
+//! module with a clap `Args` struct and a `run` function; `main.rs` only dispatches.
+#![warn(missing_docs)]
+
+pub mod dataset;
+pub mod error;
+pub mod ingest;
+
+pub use dataset::{Dataset, ReadOptions};
+pub use error::{Result, ServerError};
