@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p reco-core --example als_split -- [TRAIN.tsv TEST.tsv] [--runs N]
+//!     [--threads N] [--alpha A] [--seed S]
 //! ```
 //! Files are headerless `user<TAB>item` lines (binary interactions). Users and items get
 //! indices in sorted id order (numeric when every id is an integer, else lexicographic);
 //! items are the union of train and test. Training uses 64 factors, λ 0.05, α 1,
-//! 15 iterations, CG with 3 steps, in a 2-thread rayon pool; the best of `--runs` timings
-//! (default 3) is reported.
+//! 15 iterations, CG with 3 steps (the defaults; `--alpha`/`--seed` override), in a
+//! `--threads` (default 2) rayon pool; the best of `--runs` timings (default 3) is reported.
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -76,10 +77,24 @@ fn ndcg_at_k(model: &AlsModel, train: &CsrMatrix, test: &CsrMatrix) -> f64 {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut runs = 3;
-    if let Some(at) = args.iter().position(|a| a == "--runs") {
-        runs = args.get(at + 1).and_then(|n| n.parse().ok()).expect("--runs N");
+    let mut option = |name: &str| -> Option<String> {
+        let at = args.iter().position(|a| a == name)?;
+        let value = args
+            .get(at + 1)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} needs a value"));
         args.drain(at..at + 2);
+        Some(value)
+    };
+    let number = |v: String| v.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {v}"));
+    let runs = option("--runs").map_or(3, |v| number(v) as usize);
+    let threads = option("--threads").map_or(2, |v| number(v) as usize);
+    let mut params = AlsParams::default();
+    if let Some(alpha) = option("--alpha") {
+        params.alpha = number(alpha) as f32;
+    }
+    if let Some(seed) = option("--seed") {
+        params.seed = number(seed) as u64;
     }
     let (train_path, test_path) = match args.as_slice() {
         [train, test] => (train.clone(), test.clone()),
@@ -87,7 +102,7 @@ fn main() {
             "/tmp/anchor-splits/onlineretail-train.tsv".to_string(),
             "/tmp/anchor-splits/onlineretail-test.tsv".to_string(),
         ),
-        _ => panic!("usage: als_split [TRAIN.tsv TEST.tsv] [--runs N]"),
+        _ => panic!("usage: als_split [TRAIN.tsv TEST.tsv] [--runs N] [--threads N] [--alpha A] [--seed S]"),
     };
     let (train_pairs, test_pairs) = (read_pairs(&train_path), read_pairs(&test_path));
     let all = || train_pairs.iter().chain(&test_pairs);
@@ -109,8 +124,10 @@ fn main() {
         kernels::simd_backend()
     );
 
-    let params = AlsParams::default();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     let mut best = f64::INFINITY;
     let mut model = None;
     for run in 1..=runs {
@@ -122,6 +139,6 @@ fn main() {
         model = Some(fitted);
     }
     let model = model.expect("at least one run");
-    println!("best training time: {best:.3} s (2 threads, {params:?})");
+    println!("best training time: {best:.3} s ({threads} threads, {params:?})");
     println!("NDCG@{K}: {:.4}", ndcg_at_k(&model, &train, &test));
 }

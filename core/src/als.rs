@@ -495,9 +495,7 @@ fn cholesky_solve(l: &[f64], b: &mut [f64], n: usize) {
 fn gram_matrix(y: &[f32], dim: usize) -> Vec<f32> {
     let chunk_partial = |chunk: &[f32]| -> Vec<f32> {
         let mut partial = vec![0f32; dim * dim];
-        for row in chunk.chunks_exact(dim) {
-            kernels::add_outer_product_lower(1.0, row, &mut partial);
-        }
+        kernels::add_gram_lower(chunk, dim, &mut partial);
         partial
     };
     let chunk_len = GRAM_CHUNK_ROWS * dim;
