@@ -476,11 +476,10 @@ impl Plan {
                 }
             }
         }
-        let user_missing = match self.rules {
-            Rules::OnlineRetail => RejectReason::NoCustomer,
-            _ => RejectReason::MissingUser,
+        let user = match self.rules {
+            Rules::OnlineRetail => id(rec, self.user, "CustomerID", RejectReason::NoCustomer)?,
+            _ => id(rec, self.user, "user", RejectReason::MissingUser)?,
         };
-        let user = id(rec, self.user, "user", user_missing)?;
         if let Some(c) = self.quantity {
             let q = number(field(rec, c, "quantity")?, "quantity")?;
             if q <= 0.0 {
@@ -611,17 +610,18 @@ impl<R: Read> Read for Counting<R> {
 }
 
 fn progress_bar(len: u64, path: &Path, show: bool) -> ProgressBar {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     use std::io::IsTerminal;
     if !show || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({eta})")
+        ProgressStyle::with_template("{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {eta}")
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.set_message(format!("reading {}", path.display()));
+    bar.set_message(format!("reading {name}"));
     bar
 }
 
