@@ -1,0 +1,244 @@
+//! `reco evaluate`: train on one part of the data, measure ranking quality on the rest.
+//!
+//! Metrics @K (train items excluded from every list, averaged over users with at least one
+//! test item; T = the user's test items; hits at 1-based ranks r):
+//! precision = hits/K; recall = hits/|T|;
+//! NDCG = Σ_hits 1/log2(r+1) / Σ_{r=1..min(K,|T|)} 1/log2(r+1);
+//! MAP = Σ_hits (hits within top r / r) / min(K,|T|);
+//! AUC = share of (test item, unseen non-test item) pairs ranked correctly;
+//! coverage = distinct items in any list / catalog size. See `reco_core::eval`.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use reco_core::eval::{self, Metrics};
+use reco_core::recommender::{RecommendOptions, Recommender, Scratch};
+use reco_core::rng::Rng;
+use reco_core::CsrMatrix;
+use serde::Serialize;
+
+use crate::dataset::Dataset;
+use crate::error::{Result, ServerError};
+use crate::ingest::{ReadArgs, DEFAULT_FEATURES, DEFAULT_INPUT};
+use crate::train::{fit, set_threads, ModelArgs, ModelChoice};
+
+/// How `--input` is split into train and test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitChoice {
+    /// Per user, a seeded random `--test-fraction` of the items (n = floor(f·n_u + 0.5)).
+    Random,
+    /// Per user, `--leave-out` random items (users with no more items stay in train).
+    LeaveOut,
+    /// Per user, the latest `--test-fraction` of the items by first interaction time.
+    Time,
+}
+
+/// `reco evaluate` options.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// One interactions file to split (any format `reco ingest` reads)
+    /// [default: data/features if ingested, else data/online_retail.csv.gz].
+    #[arg(long, conflicts_with_all = ["train", "test"])]
+    pub input: Option<PathBuf>,
+    /// Training file of an explicit split (e.g. headerless `user<TAB>item` lines).
+    #[arg(long, requires = "test")]
+    pub train: Option<PathBuf>,
+    /// Test file of an explicit split, in the same id space as --train.
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// How to split --input.
+    #[arg(long, value_enum, default_value_t = SplitChoice::Random)]
+    pub split: SplitChoice,
+    /// Share of each user's items held out (random and time splits).
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Items held out per user (leave-out split).
+    #[arg(long, default_value_t = 1)]
+    pub leave_out: usize,
+    /// Models to evaluate, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "als")]
+    pub model: Vec<ModelChoice>,
+    /// List length K of the metrics.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Print one JSON object per model instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads for training and batch scoring [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Users sampled (with --seed) for the single-user latency measurement.
+    #[arg(long, default_value_t = 200)]
+    pub latency_users: usize,
+    /// How to read the input files.
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Hyperparameters of the models.
+    #[command(flatten)]
+    pub hyper: ModelArgs,
+}
+
+/// One model's evaluation, as printed with `--json`.
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    /// Model kind.
+    pub model: String,
+    /// Quality metrics @K.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Wall time of training.
+    pub train_seconds: f64,
+    /// Wall time of top-K lists for every evaluated user (parallel).
+    pub batch_seconds: f64,
+    /// Median wall time of one single-user top-K call through the serving facade.
+    pub latency_median_ms: f64,
+    /// 95th percentile of the same.
+    pub latency_p95_ms: f64,
+    /// Users × items of the training matrix and its interactions.
+    pub train_shape: [usize; 3],
+    /// Interactions in the test matrix.
+    pub test_interactions: usize,
+}
+
+/// Loads train data and test matrix according to the options.
+fn load(args: &EvaluateArgs) -> Result<(Dataset, CsrMatrix)> {
+    let opts = args.read.to_options(true);
+    if let (Some(train), Some(test)) = (&args.train, &args.test) {
+        let pair = Dataset::read_pair(train, test, &opts)?;
+        return Ok((pair.train, pair.test));
+    }
+    let data = match &args.input {
+        Some(path) => Dataset::read(path, &opts)?.0,
+        None if Path::new(DEFAULT_FEATURES).is_dir() => Dataset::load_features(Path::new(DEFAULT_FEATURES))?,
+        None => Dataset::read(Path::new(DEFAULT_INPUT), &opts)?.0,
+    };
+    let m = &data.interactions.matrix;
+    let seed = args.hyper.seed;
+    let (train, test) = match args.split {
+        SplitChoice::Random => eval::holdout_split(m, args.test_fraction, seed)?,
+        SplitChoice::LeaveOut => eval::leave_k_out(m, args.leave_out, seed)?,
+        SplitChoice::Time => {
+            let ts = data.timestamps.as_deref().ok_or_else(|| {
+                ServerError::Usage(
+                    "--split time needs timestamps: ingest a file with a time column (--time-col)".into(),
+                )
+            })?;
+            eval::time_split(m, ts, args.test_fraction)?
+        }
+    };
+    let mut train_data = data;
+    train_data.interactions.matrix = train;
+    train_data.timestamps = None;
+    Ok((train_data, test))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Trains and evaluates one model on a prepared split.
+pub fn evaluate_model(
+    model: ModelChoice,
+    train: &Dataset,
+    test: &CsrMatrix,
+    args: &EvaluateArgs,
+) -> Result<Evaluation> {
+    let trained = fit(model, &train.interactions, &train.item_names, &args.hyper)?;
+    let rec = Recommender::from_model_file(trained.file)?;
+    let seen = &train.interactions.matrix;
+    let metrics = eval::evaluate(rec.scorer(), seen, test, args.k)?;
+
+    let users: Vec<u32> = (0..test.n_rows())
+        .filter(|&u| test.row_nnz(u) > 0)
+        .map(|u| u as u32)
+        .collect();
+    let start = Instant::now();
+    let lists = eval::recommend_batch(rec.scorer(), seen, &users, args.k);
+    let batch_seconds = start.elapsed().as_secs_f64();
+    drop(lists);
+
+    let mut sample = users.clone();
+    Rng::new(args.hyper.seed).shuffle(&mut sample);
+    sample.truncate(args.latency_users);
+    let (mut scratch, opts) = (Scratch::default(), RecommendOptions::default());
+    let mut times = Vec::with_capacity(sample.len());
+    for &u in &sample {
+        let id = train.interactions.users.id(u).unwrap_or_default();
+        let start = Instant::now();
+        let recs = rec.recommend_user(id, args.k, &opts, &mut scratch)?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(recs);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Evaluation {
+        model: model.kind().to_string(),
+        metrics,
+        train_seconds: trained.seconds,
+        batch_seconds,
+        latency_median_ms: percentile(&times, 0.5),
+        latency_p95_ms: percentile(&times, 0.95),
+        train_shape: [seen.n_rows(), seen.n_cols(), seen.nnz()],
+        test_interactions: test.nnz(),
+    })
+}
+
+/// Runs `reco evaluate`.
+pub fn run(args: &EvaluateArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    if args.k == 0 {
+        return Err(ServerError::Usage("--k must be at least 1".into()));
+    }
+    let (train, test) = load(args)?;
+    if !args.json {
+        let m = &train.interactions.matrix;
+        println!(
+            "train: {} users x {} items, {} interactions; test: {} interactions",
+            m.n_rows(),
+            m.n_cols(),
+            m.nnz(),
+            test.nnz()
+        );
+        println!(
+            "{:<11} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>8} {:>10}",
+            "model",
+            "users",
+            format!("P@{}", args.k),
+            format!("R@{}", args.k),
+            format!("NDCG@{}", args.k),
+            format!("MAP@{}", args.k),
+            "AUC",
+            "coverage",
+            "train s",
+            "batch s",
+            "latency ms"
+        );
+    }
+    for &model in &args.model {
+        let e = evaluate_model(model, &train, &test, args)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&e).expect("evaluation serializes"));
+        } else {
+            let m = &e.metrics;
+            println!(
+                "{:<11} {:>6} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>7.4} {:>8.4} {:>8.2} {:>8.2} {:>10.3}",
+                e.model,
+                m.users_evaluated,
+                m.precision,
+                m.recall,
+                m.ndcg,
+                m.map,
+                m.auc,
+                m.coverage,
+                e.train_seconds,
+                e.batch_seconds,
+                e.latency_median_ms
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! `reco train`: fits a model on the ingested data and writes a model file.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use reco_core::als::{AlsModel, AlsParams, AlsSolver, IterationReport};
+use reco_core::model_file::{write_atomic, ModelFile, ModelKind, Precision};
+use reco_core::popularity::PopularityModel;
+use reco_core::recommender::attach_catalog;
+use reco_core::Interactions;
+use serde_json::json;
+
+use crate::dataset::Dataset;
+use crate::error::{Result, ServerError};
+
+/// Model families on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelChoice {
+    /// Implicit alternating least squares (Hu, Koren, Volinsky 2008).
+    Als,
+    /// Most-interacted items.
+    Popularity,
+}
+
+impl ModelChoice {
+    /// The model-file kind this choice trains.
+    pub fn kind(self) -> ModelKind {
+        match self {
+            ModelChoice::Als => ModelKind::Als,
+            ModelChoice::Popularity => ModelKind::Popularity,
+        }
+    }
+}
+
+/// ALS solver on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SolverChoice {
+    /// Conjugate gradient, warm-started (`--cg-steps` steps per row).
+    Cg,
+    /// Exact Cholesky solve per row.
+    Cholesky,
+}
+
+/// Hyperparameters shared by `train` and `evaluate` (each model reads its own).
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// ALS: latent factors.
+    #[arg(long, default_value_t = 64, help_heading = "ALS")]
+    pub factors: usize,
+    /// ALS: L2 regularization λ.
+    #[arg(long, default_value_t = 0.05, help_heading = "ALS")]
+    pub regularization: f32,
+    /// ALS: confidence slope; c = 1 + alpha·w for observed items, 1 otherwise.
+    #[arg(long, default_value_t = 1.0, help_heading = "ALS")]
+    pub alpha: f32,
+    /// ALS: alternating iterations.
+    #[arg(long, default_value_t = 15, help_heading = "ALS")]
+    pub iterations: usize,
+    /// ALS: least-squares solver.
+    #[arg(long, value_enum, default_value_t = SolverChoice::Cg, help_heading = "ALS")]
+    pub solver: SolverChoice,
+    /// ALS: conjugate-gradient steps per row and iteration.
+    #[arg(long, default_value_t = 3, help_heading = "ALS")]
+    pub cg_steps: usize,
+    /// ALS: scale λ by each row's interaction count (Spark's ALS-WR).
+    #[arg(long, help_heading = "ALS")]
+    pub scale_regularization: bool,
+    /// ALS: compute and show the training loss after every iteration (slower).
+    #[arg(long, help_heading = "ALS")]
+    pub report_loss: bool,
+    /// Treat every interaction as weight 1 (ignore purchase counts / ratings).
+    #[arg(long)]
+    pub binary: bool,
+    /// Random seed; the same seed gives the same model whatever the thread count.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl ModelArgs {
+    /// ALS parameters from the flags.
+    pub fn als(&self) -> AlsParams {
+        AlsParams {
+            factors: self.factors,
+            regularization: self.regularization,
+            alpha: self.alpha,
+            iterations: self.iterations,
+            solver: match self.solver {
+                SolverChoice::Cg => AlsSolver::ConjugateGradient { steps: self.cg_steps },
+                SolverChoice::Cholesky => AlsSolver::Cholesky,
+            },
+            scale_regularization_by_count: self.scale_regularization,
+            seed: self.seed,
+            compute_loss: self.report_loss,
+        }
+    }
+}
+
+/// `reco train` options.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Which model to train.
+    #[arg(long, value_enum, default_value_t = ModelChoice::Als)]
+    pub model: ModelChoice,
+    /// The features folder written by `reco ingest`.
+    #[arg(long, default_value = crate::ingest::DEFAULT_FEATURES)]
+    pub features: PathBuf,
+    /// Output model file [default: models/<model>.safetensors].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Tensor precision in the file (f16 halves the size).
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::F32)]
+    pub precision: PrecisionChoice,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Hyperparameters of the model.
+    #[command(flatten)]
+    pub hyper: ModelArgs,
+}
+
+/// Tensor precision on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionChoice {
+    /// 32-bit floats (exact).
+    F32,
+    /// 16-bit floats (half the size).
+    F16,
+}
+
+impl From<PrecisionChoice> for Precision {
+    fn from(p: PrecisionChoice) -> Self {
+        match p {
+            PrecisionChoice::F32 => Precision::F32,
+            PrecisionChoice::F16 => Precision::F16,
+        }
+    }
+}
+
+/// Configures the global rayon pool (call once, before any parallel work).
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(ServerError::Usage("--threads must be at least 1".into()));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| ServerError::Usage(format!("cannot start {n} threads: {e}")))?;
+    }
+    Ok(())
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// A trained model file (catalog attached) and the wall time the fit took.
+pub struct Trained {
+    /// The model file, ready to write.
+    pub file: ModelFile,
+    /// Seconds spent fitting (excluding data loading and writing).
+    pub seconds: f64,
+}
+
+/// Fits `model` on `train` with a progress bar; `names` are product names by item index.
+pub fn fit(model: ModelChoice, train: &Interactions, names: &[String], hyper: &ModelArgs) -> Result<Trained> {
+    let matrix = if hyper.binary {
+        train.matrix.binarized()
+    } else {
+        train.matrix.clone()
+    };
+    let start = Instant::now();
+    let mut file = match model {
+        ModelChoice::Als => {
+            let params = hyper.als();
+            let bar = progress(params.iterations as u64, "als");
+            let mut last = Instant::now();
+            let fitted = AlsModel::fit(&matrix, &params, &mut |r: IterationReport| {
+                let took = last.elapsed().as_secs_f64();
+                last = Instant::now();
+                let loss = r.loss.map(|l| format!(", loss {l:.6}")).unwrap_or_default();
+                bar.set_message(format!("iteration {} took {:.3}s{loss}", r.iteration, took));
+                bar.inc(1);
+                if r.loss.is_some() && bar.is_hidden() {
+                    eprintln!("als iteration {}: {:.3}s{loss}", r.iteration, took);
+                }
+            });
+            bar.finish();
+            fitted?.to_model_file()
+        }
+        ModelChoice::Popularity => PopularityModel::fit(&matrix)?.to_model_file(),
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    file.training = json!({
+        "users": train.users.len(),
+        "items": train.items.len(),
+        "interactions": train.matrix.nnz(),
+        "binary": hyper.binary,
+        "train_seconds": seconds,
+        "trained_at": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        "reco_version": env!("CARGO_PKG_VERSION"),
+    });
+    attach_catalog(&mut file, train, names);
+    Ok(Trained { file, seconds })
+}
+
+/// Runs `reco train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    set_threads(args.threads)?;
+    let data = Dataset::load_features(&args.features)?;
+    let trained = fit(args.model, &data.interactions, &data.item_names, &args.hyper)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_model_path(args.model.kind()));
+    let bytes = trained.file.to_bytes(args.precision.into())?;
+    write_atomic(&out, &bytes).map_err(|e| ServerError::io(&out, e))?;
+    eprintln!(
+        "trained {} on {} users x {} items ({} interactions) in {:.2}s -> {} ({:.1} KiB)",
+        args.model.kind(),
+        data.interactions.users.len(),
+        data.interactions.items.len(),
+        data.interactions.matrix.nnz(),
+        trained.seconds,
+        out.display(),
+        bytes.len() as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// `models/<kind>.safetensors`.
+pub fn default_model_path(kind: ModelKind) -> PathBuf {
+    Path::new("models").join(format!("{kind}.safetensors"))
+}
