@@ -1,0 +1,641 @@
+//! Hogwild SGD training: shared parameter cells, the WARP / k-OS / BPR steps, the adaptive
+//! schedules and LightFM's lazy L2 regularization.
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use super::params::{LightFmParams, Loss, Schedule};
+use crate::kernels::dot;
+use crate::matrix::CsrMatrix;
+use crate::rng::Rng;
+
+/// Gradient clip of WARP's rank weight (LightFM's `MAX_LOSS`).
+pub(super) const MAX_LOSS: f32 = 10.0;
+/// The lazy-regularization scale at which every parameter is rescaled mid-epoch.
+const MAX_REG_SCALE: f64 = 1e6;
+/// Examples each worker processes between two synchronization points (scale bookkeeping).
+const BLOCK: usize = 8192;
+
+#[inline]
+pub(super) fn sqrt32(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
+/// WARP's rank weight `ln(max(1, floor(candidates / sampled)))`, clipped at [`MAX_LOSS`].
+#[inline]
+pub(super) fn warp_weight(candidates: usize, sampled: usize) -> f32 {
+    let ratio = (candidates / sampled).max(1);
+    (libm::log(ratio as f64) as f32).min(MAX_LOSS)
+}
+
+/// f32 values shared by the Hogwild workers. Relaxed atomics: concurrent updates of one
+/// cell may lose each other's writes (as in LightFM's Hogwild training), but every access
+/// is defined behaviour, and on x86-64 / wasm a relaxed load or store is a plain `mov`.
+pub(super) struct Cells(Vec<AtomicU32>);
+
+impl Cells {
+    pub(super) fn new(values: Vec<f32>) -> Self {
+        Cells(values.into_iter().map(|v| AtomicU32::new(v.to_bits())).collect())
+    }
+
+    fn filled(n: usize, v: f32) -> Self {
+        Cells((0..n).map(|_| AtomicU32::new(v.to_bits())).collect())
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> f32 {
+        f32::from_bits(self.0[i].load(Relaxed))
+    }
+
+    #[inline]
+    fn set(&self, i: usize, v: f32) {
+        self.0[i].store(v.to_bits(), Relaxed)
+    }
+
+    #[inline]
+    fn load(&self, start: usize, out: &mut [f32]) {
+        let n = out.len();
+        for (o, c) in out.iter_mut().zip(&self.0[start..start + n]) {
+            *o = f32::from_bits(c.load(Relaxed));
+        }
+    }
+
+    #[inline]
+    fn store(&self, start: usize, src: &[f32]) {
+        for (s, c) in src.iter().zip(&self.0[start..start + src.len()]) {
+            c.store(s.to_bits(), Relaxed);
+        }
+    }
+
+    /// Hints the CPU to start loading `len` cells from `start` into cache (no-op off x86-64).
+    #[inline(always)]
+    fn prefetch(&self, start: usize, len: usize) {
+        prefetch_slice(&self.0[start..start + len]);
+    }
+
+    fn divide_all(&self, by: f64) {
+        for c in &self.0 {
+            let v = f32::from_bits(c.load(Relaxed));
+            c.store((((v as f64) / by) as f32).to_bits(), Relaxed);
+        }
+    }
+
+    pub(super) fn into_vec(self) -> Vec<f32> {
+        self.0
+            .into_iter()
+            .map(|c| f32::from_bits(c.into_inner()))
+            .collect()
+    }
+}
+
+/// One side (users or items): its feature matrix and the parameters of those features.
+pub(super) struct Side<'a> {
+    /// Rows = users (items), columns = features, values = feature weights.
+    features: &'a CsrMatrix,
+    /// `[n_features × k]` embeddings.
+    pub(super) emb: Cells,
+    /// `[n_features]` biases.
+    pub(super) bias: Cells,
+    /// Adagrad: `1 + Σ g²`; Adadelta: running mean of `g²`.
+    g_emb: Cells,
+    g_bias: Cells,
+    /// Adadelta only: running mean of squared updates (empty for Adagrad).
+    m_emb: Cells,
+    m_bias: Cells,
+    /// L2 penalty.
+    alpha: f32,
+}
+
+impl<'a> Side<'a> {
+    /// LightFM's initialization: embeddings uniform in `[-0.5, 0.5) / k`, biases 0.
+    pub(super) fn init(
+        features: &'a CsrMatrix,
+        k: usize,
+        p: &LightFmParams,
+        alpha: f32,
+        rng: &mut Rng,
+    ) -> Self {
+        let n = features.n_cols();
+        let emb = (0..n * k).map(|_| (rng.next_f32() - 0.5) / k as f32).collect();
+        let (g0, m_len) = match p.schedule {
+            Schedule::Adagrad => (1.0, 0),
+            Schedule::Adadelta => (0.0, n),
+        };
+        Side {
+            features,
+            emb: Cells::new(emb),
+            bias: Cells::filled(n, 0.0),
+            g_emb: Cells::filled(n * k, g0),
+            g_bias: Cells::filled(n, g0),
+            m_emb: Cells::filled(m_len * k, 0.0),
+            m_bias: Cells::filled(m_len, 0.0),
+            alpha,
+        }
+    }
+
+    fn divide_all(&self, by: f64) {
+        self.emb.divide_all(by);
+        self.bias.divide_all(by);
+    }
+}
+
+/// Per-worker buffers, allocated once: nothing allocates in the training loop.
+pub(super) struct Scratch {
+    user: Vec<f32>,
+    pos: Vec<f32>,
+    neg: Vec<f32>,
+    dir: Vec<f32>,
+    w: Vec<f32>,
+    g: Vec<f32>,
+    m: Vec<f32>,
+    kos: Vec<(u32, f32)>,
+    cands: Vec<u32>,
+}
+
+impl Scratch {
+    pub(super) fn new(k: usize, kos_n: usize) -> Self {
+        Scratch {
+            user: vec![0.0; k],
+            pos: vec![0.0; k],
+            neg: vec![0.0; k],
+            dir: vec![0.0; k],
+            w: vec![0.0; k],
+            g: vec![0.0; k],
+            m: vec![0.0; k],
+            kos: Vec::with_capacity(kos_n),
+            cands: Vec::new(),
+        }
+    }
+}
+
+/// Everything a training step reads.
+pub(super) struct Ctx<'a> {
+    pub(super) items: Side<'a>,
+    pub(super) users: Side<'a>,
+    /// Users × items; the stored pattern is the set of positives that negatives avoid.
+    pub(super) interactions: &'a CsrMatrix,
+    pub(super) k: usize,
+    pub(super) loss: Loss,
+    pub(super) adadelta: bool,
+    pub(super) lr: f32,
+    pub(super) rho: f32,
+    pub(super) eps: f32,
+    pub(super) max_sampled: usize,
+}
+
+/// A positive `(u, i)` about to be contrasted with sampled negatives.
+struct WarpPositive {
+    u: usize,
+    i: usize,
+    /// The user's bias and the positive's score.
+    ub: f32,
+    s_pos: f32,
+    /// Sample weight.
+    weight: f32,
+    /// Number of possible negatives, the numerator of the rank estimate.
+    candidates: usize,
+}
+
+/// Scales of LightFM's lazy regularization: a stored parameter is `scale ×` its value.
+#[derive(Clone, Copy)]
+pub(super) struct Scales {
+    pub(super) user: f64,
+    pub(super) item: f64,
+}
+
+/// What one worker did in one block.
+pub(super) struct BlockResult {
+    pub(super) updates: usize,
+    pub(super) scales: Scales,
+}
+
+impl Ctx<'_> {
+    /// `out = Σ_f w_f · emb[f] / scale`; returns `Σ_f w_f · bias[f] / scale`.
+    #[inline]
+    fn represent(&self, side: &Side, row: usize, scale: f64, out: &mut [f32], tmp: &mut [f32]) -> f32 {
+        let (idx, wts) = side.features.row(row);
+        let inv = (1.0 / scale) as f32;
+        let k = self.k;
+        if let ([f], [w]) = (idx, wts) {
+            let w = *w * inv;
+            let f = *f as usize;
+            side.emb.load(f * k, out);
+            if w != 1.0 {
+                out.iter_mut().for_each(|v| *v *= w);
+            }
+            return w * side.bias.get(f);
+        }
+        out.fill(0.0);
+        let mut bias = 0.0;
+        for (&f, &w) in idx.iter().zip(wts) {
+            let w = w * inv;
+            let f = f as usize;
+            side.emb.load(f * k, tmp);
+            crate::kernels::axpy(w, tmp, out);
+            bias += w * side.bias.get(f);
+        }
+        bias
+    }
+
+    /// One schedule step of every feature of `row`: gradient `coef · dir · w_f` on the
+    /// embedding and `gbias · w_f` on the bias. Returns the sum of the per-parameter
+    /// learning rates when the side is regularized (else 0).
+    #[inline]
+    fn update_row(
+        &self,
+        side: &Side,
+        row: usize,
+        coef: f32,
+        dir: &[f32],
+        gbias: f32,
+        s: &mut ScratchRows,
+    ) -> f64 {
+        let (idx, wts) = side.features.row(row);
+        let k = self.k;
+        let alpha = side.alpha;
+        let mut sum_lr = 0f64;
+        for (&f, &wt) in idx.iter().zip(wts) {
+            let f = f as usize;
+            // Bias.
+            let gb = gbias * wt;
+            let b = side.bias.get(f);
+            let (lr_b, b) = if self.adadelta {
+                let acc = self.rho * side.g_bias.get(f) + (1.0 - self.rho) * gb * gb;
+                let m = side.m_bias.get(f);
+                let lr = sqrt32(m + self.eps) / sqrt32(acc + self.eps);
+                let upd = lr * gb;
+                side.g_bias.set(f, acc);
+                side.m_bias.set(f, self.rho * m + (1.0 - self.rho) * upd * upd);
+                (lr, b - upd)
+            } else {
+                let acc = side.g_bias.get(f);
+                let lr = self.lr / sqrt32(acc);
+                side.g_bias.set(f, acc + gb * gb);
+                (lr, b - lr * gb)
+            };
+            if alpha > 0.0 {
+                side.bias.set(f, b * (1.0 + alpha * lr_b));
+                sum_lr += lr_b as f64;
+            } else {
+                side.bias.set(f, b);
+            }
+            // Embedding.
+            let g = coef * wt;
+            let (w, acc) = (&mut s.w[..k], &mut s.g[..k]);
+            side.emb.load(f * k, w);
+            side.g_emb.load(f * k, acc);
+            if self.adadelta {
+                let m = &mut s.m[..k];
+                side.m_emb.load(f * k, m);
+                let (rho, eps) = (self.rho, self.eps);
+                for c in 0..k {
+                    let gc = g * dir[c];
+                    let a = rho * acc[c] + (1.0 - rho) * gc * gc;
+                    let lr = sqrt32(m[c] + eps) / sqrt32(a + eps);
+                    let upd = lr * gc;
+                    acc[c] = a;
+                    m[c] = rho * m[c] + (1.0 - rho) * upd * upd;
+                    w[c] -= upd;
+                    if alpha > 0.0 {
+                        w[c] *= 1.0 + alpha * lr;
+                        sum_lr += lr as f64;
+                    }
+                }
+                side.m_emb.store(f * k, m);
+            } else if alpha > 0.0 {
+                for c in 0..k {
+                    let gc = g * dir[c];
+                    let lr = self.lr / sqrt32(acc[c]);
+                    w[c] = (w[c] - lr * gc) * (1.0 + alpha * lr);
+                    acc[c] += gc * gc;
+                    sum_lr += lr as f64;
+                }
+            } else {
+                // The hot loop: vectorizes (sqrt, div) when `std` provides `f32::sqrt`.
+                let lr0 = self.lr;
+                for ((wc, ac), &d) in w.iter_mut().zip(acc.iter_mut()).zip(&dir[..k]) {
+                    let gc = g * d;
+                    *wc -= lr0 / sqrt32(*ac) * gc;
+                    *ac += gc * gc;
+                }
+            }
+            side.emb.store(f * k, w);
+            side.g_emb.store(f * k, acc);
+        }
+        sum_lr
+    }
+
+    /// LightFM's `warp_update` (also used by BPR and k-OS): with `loss = ∂L/∂score_neg`,
+    /// the positive item moves by `+loss·user`, the negative by `-loss·user`, the user by
+    /// `loss·(pos − neg)`; item biases follow their scores, and (as in LightFM) the user
+    /// bias takes a step of `-loss` although it cancels out of every pairwise comparison.
+    fn pair_update(&self, s: &mut Scratch, u: usize, i: usize, j: usize, loss: f32, scales: &mut Scales) {
+        let Scratch {
+            user,
+            pos,
+            neg,
+            dir,
+            w,
+            g,
+            m,
+            ..
+        } = s;
+        let mut rows = ScratchRows { w, g, m };
+        let mut sum_lr = self.update_row(&self.items, i, -loss, user, -loss, &mut rows);
+        sum_lr += self.update_row(&self.items, j, loss, user, loss, &mut rows);
+        for ((d, &n), &p) in dir.iter_mut().zip(neg.iter()).zip(pos.iter()) {
+            *d = n - p;
+        }
+        sum_lr += self.update_row(&self.users, u, loss, dir, loss, &mut rows);
+        if self.users.alpha > 0.0 || self.items.alpha > 0.0 {
+            let n = self.users.features.row_nnz(u)
+                + self.items.features.row_nnz(i)
+                + self.items.features.row_nnz(j);
+            let avg = sum_lr / ((self.k + 1) * n.max(1)) as f64;
+            scales.item *= 1.0 + self.items.alpha as f64 * avg;
+            scales.user *= 1.0 + self.users.alpha as f64 * avg;
+        }
+    }
+
+    #[inline]
+    fn is_positive(&self, u: usize, item: u32) -> bool {
+        let (row, _) = self.interactions.row(u);
+        row.binary_search(&item).is_ok()
+    }
+
+    /// Samples negatives until one scores above `s_pos − 1` (then updates with the WARP
+    /// weight of `candidates / sampled`) or `max_sampled` were drawn.
+    fn warp_negatives(&self, s: &mut Scratch, rng: &mut Rng, p: WarpPositive, scales: &mut Scales) -> bool {
+        let WarpPositive {
+            u,
+            i,
+            ub,
+            s_pos,
+            weight,
+            candidates,
+        } = p;
+        let n_items = self.items.features.n_rows() as u32;
+        // Draw every candidate first and prefetch its feature rows, so the memory loads of
+        // all candidates overlap instead of following one another.
+        let mut cands = core::mem::take(&mut s.cands);
+        cands.clear();
+        while cands.len() < self.max_sampled {
+            let j = rng.below(n_items);
+            if !self.is_positive(u, j) {
+                cands.push(j);
+                self.prefetch_row(&self.items, j as usize, false);
+            }
+        }
+        let mut updated = false;
+        for (n, &j) in cands.iter().enumerate() {
+            let nb = self.represent(&self.items, j as usize, scales.item, &mut s.neg, &mut s.w);
+            let s_neg = dot(&s.user, &s.neg) + ub + nb;
+            if s_neg > s_pos - 1.0 {
+                let loss = weight * warp_weight(candidates, n + 1);
+                self.pair_update(s, u, i, j as usize, loss, scales);
+                updated = true;
+                break;
+            }
+        }
+        s.cands = cands;
+        updated
+    }
+
+    /// Prefetches the embedding rows (and, with `grads`, the accumulator rows) of `row`'s
+    /// features.
+    #[inline(always)]
+    fn prefetch_row(&self, side: &Side, row: usize, grads: bool) {
+        let k = self.k;
+        for &f in side.features.row(row).0 {
+            side.emb.prefetch(f as usize * k, k);
+            if grads {
+                side.g_emb.prefetch(f as usize * k, k);
+            }
+        }
+    }
+
+    /// One example `(user, item, weight)` of the configured loss; true when it updated.
+    fn step(
+        &self,
+        s: &mut Scratch,
+        rng: &mut Rng,
+        u: usize,
+        i: usize,
+        weight: f32,
+        scales: &mut Scales,
+    ) -> bool {
+        let n_items = self.items.features.n_rows();
+        let n_pos = self.interactions.row_nnz(u);
+        if n_pos >= n_items {
+            return false; // no negative exists
+        }
+        let ub = self.represent(&self.users, u, scales.user, &mut s.user, &mut s.w);
+        match self.loss {
+            Loss::Warp => {
+                let pb = self.represent(&self.items, i, scales.item, &mut s.pos, &mut s.w);
+                let s_pos = dot(&s.user, &s.pos) + ub + pb;
+                let candidates = n_items - 1;
+                let p = WarpPositive {
+                    u,
+                    i,
+                    ub,
+                    s_pos,
+                    weight,
+                    candidates,
+                };
+                self.warp_negatives(s, rng, p, scales)
+            }
+            Loss::WarpKos { k, n } => {
+                let (row, _) = self.interactions.row(u);
+                s.kos.clear();
+                for _ in 0..n.min(row.len()) {
+                    let p = row[rng.below(row.len() as u32) as usize];
+                    let pb = self.represent(&self.items, p as usize, scales.item, &mut s.pos, &mut s.w);
+                    s.kos.push((p, dot(&s.user, &s.pos) + ub + pb));
+                }
+                // Stable sort, best first: the k-th order statistic of the sample.
+                s.kos.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let (p, s_pos) = s.kos[k.min(s.kos.len()) - 1];
+                self.represent(&self.items, p as usize, scales.item, &mut s.pos, &mut s.w);
+                let (i, weight, candidates) = (p as usize, 1.0, n_items - n_pos);
+                let p = WarpPositive {
+                    u,
+                    i,
+                    ub,
+                    s_pos,
+                    weight,
+                    candidates,
+                };
+                self.warp_negatives(s, rng, p, scales)
+            }
+            Loss::Bpr => {
+                // LightFM draws BPR negatives from the items of random training
+                // interactions (popularity-proportional), retrying while positive.
+                let all = self.interactions.indices();
+                let mut neg = None;
+                for _ in 0..all.len() {
+                    let j = all[rng.below(all.len() as u32) as usize];
+                    if !self.is_positive(u, j) {
+                        neg = Some(j as usize);
+                        break;
+                    }
+                }
+                let Some(j) = neg else { return false };
+                let pb = self.represent(&self.items, i, scales.item, &mut s.pos, &mut s.w);
+                let nb = self.represent(&self.items, j, scales.item, &mut s.neg, &mut s.w);
+                let x = dot(&s.user, &s.pos) + pb - dot(&s.user, &s.neg) - nb;
+                let loss = weight * (1.0 - sigmoid(x));
+                self.pair_update(s, u, i, j, loss, scales);
+                true
+            }
+        }
+    }
+
+    /// Runs a slice of examples with one worker's generator.
+    pub(super) fn run_block(
+        &self,
+        s: &mut Scratch,
+        rng: &mut Rng,
+        examples: &[(u32, u32, f32)],
+        mut scales: Scales,
+    ) -> BlockResult {
+        let mut updates = 0;
+        for (e, &(u, i, w)) in examples.iter().enumerate() {
+            if let Some(&(nu, ni, _)) = examples.get(e + 1) {
+                prefetch_slice(self.interactions.row(nu as usize).0);
+                self.prefetch_row(&self.users, nu as usize, true);
+                self.prefetch_row(&self.items, ni as usize, true);
+            }
+            updates += self.step(s, rng, u as usize, i as usize, w, &mut scales) as usize;
+        }
+        BlockResult { updates, scales }
+    }
+
+    /// Divides every stored parameter by its side's scale (LightFM's `regularize`).
+    pub(super) fn regularize(&self, scales: &mut Scales) {
+        if scales.item != 1.0 {
+            self.items.divide_all(scales.item);
+        }
+        if scales.user != 1.0 {
+            self.users.divide_all(scales.user);
+        }
+        *scales = Scales { user: 1.0, item: 1.0 };
+    }
+
+    /// True when the scales grew enough to warrant a mid-epoch [`Ctx::regularize`].
+    pub(super) fn needs_regularize(scales: &Scales) -> bool {
+        scales.item > MAX_REG_SCALE || scales.user > MAX_REG_SCALE
+    }
+}
+
+/// Hints the CPU to start loading `slice` into cache (a no-op off x86-64).
+#[inline(always)]
+fn prefetch_slice<T>(slice: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let step = (64 / core::mem::size_of::<T>().max(1)).max(1);
+        for x in slice.iter().step_by(step).chain(slice.last()) {
+            // SAFETY: a prefetch is only a hint: it never faults, reads into registers or
+            // writes memory, and the address is that of a live element (SSE is baseline on
+            // x86-64).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(x as *const T as *const i8) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = slice;
+}
+
+/// Mutable row buffers of [`Scratch`] handed to `update_row`.
+pub(super) struct ScratchRows<'s> {
+    w: &'s mut [f32],
+    g: &'s mut [f32],
+    m: &'s mut [f32],
+}
+
+#[inline]
+pub(super) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + libm::expf(-x))
+}
+
+/// Runs one epoch's shuffled examples in rounds of `workers × BLOCK`: each round splits into
+/// `workers` contiguous slices trained concurrently (Hogwild) with per-(epoch, round, worker)
+/// generators, then merges the regularization scales. Returns the number of updates.
+pub(super) fn run_epoch(
+    ctx: &Ctx,
+    scratch: &mut [Scratch],
+    seed: u64,
+    epoch: usize,
+    examples: &[(u32, u32, f32)],
+    scales: &mut Scales,
+) -> usize {
+    let workers = scratch.len();
+    let mut updates = 0;
+    for (round, chunk) in examples.chunks(workers * BLOCK).enumerate() {
+        let per = chunk.len().div_ceil(workers);
+        let stream = |t: usize| ((epoch as u64) << 32) | (round * workers + t) as u64;
+        let start = *scales;
+        let results: Vec<BlockResult> = run_workers(
+            ctx,
+            scratch,
+            chunk,
+            per,
+            |t| Rng::for_stream(seed, stream(t)),
+            start,
+        );
+        for r in &results {
+            updates += r.updates;
+            scales.item *= r.scales.item / start.item;
+            scales.user *= r.scales.user / start.user;
+        }
+        if Ctx::needs_regularize(scales) {
+            ctx.regularize(scales);
+        }
+    }
+    updates
+}
+
+#[cfg(feature = "std")]
+fn run_workers(
+    ctx: &Ctx,
+    scratch: &mut [Scratch],
+    chunk: &[(u32, u32, f32)],
+    per: usize,
+    rng: impl Fn(usize) -> Rng + Sync,
+    start: Scales,
+) -> Vec<BlockResult> {
+    if scratch.len() == 1 {
+        return vec![ctx.run_block(&mut scratch[0], &mut rng(0), chunk, start)];
+    }
+    use rayon::prelude::*;
+    scratch
+        .par_iter_mut()
+        .zip(chunk.par_chunks(per))
+        .enumerate()
+        .map(|(t, (s, part))| ctx.run_block(s, &mut rng(t), part, start))
+        .collect()
+}
+
+#[cfg(not(feature = "std"))]
+fn run_workers(
+    ctx: &Ctx,
+    scratch: &mut [Scratch],
+    chunk: &[(u32, u32, f32)],
+    per: usize,
+    rng: impl Fn(usize) -> Rng,
+    start: Scales,
+) -> Vec<BlockResult> {
+    scratch
+        .iter_mut()
+        .zip(chunk.chunks(per))
+        .enumerate()
+        .map(|(t, (s, part))| ctx.run_block(s, &mut rng(t), part, start))
+        .collect()
+}
