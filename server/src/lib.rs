@@ -6,6 +6,7 @@
 pub mod dataset;
 pub mod error;
 pub mod ingest;
+pub mod serve;
 
 pub use dataset::{Dataset, ReadOptions};
 pub use error::{Result, ServerError};

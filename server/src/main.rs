@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::ingest;
+use reco_server::{ingest, serve};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -25,12 +25,15 @@ enum Command {
     /// With no arguments reads data/online_retail.csv.gz (UCI Online Retail) with the
     /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, works with the column options.
     Ingest(ingest::IngestArgs),
+    /// Serve the trained models over HTTP (REST + OpenAPI docs at /docs, Prometheus /metrics).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Ingest(args) => ingest::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
