@@ -40,7 +40,6 @@
 //!   (users × items, needed to score known users), `params.k`.
 //!
 //! Norms, the inverted index and the popularity order are recomputed on load, not per query.
-use alloc::collections::BinaryHeap;
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec;
@@ -79,55 +78,30 @@ fn cosine(dot: f32, a2: f64, b2: f64) -> f32 {
     }
 }
 
-/// A `(key, index)` candidate ordered so that the *worst* one (lower key, then higher index)
-/// is the greatest, i.e. the top of a max-heap.
-#[derive(Debug, Clone, Copy)]
-struct Worst(f64, u32);
-
-impl PartialEq for Worst {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Worst {}
-impl PartialOrd for Worst {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Worst {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
-    }
+/// Higher score first, then lower index.
+#[inline]
+fn best_first(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
-/// Bounded selection of the best `k` `(key, index)` pairs: higher key first, ties by lower
-/// index. A candidate worse than the current k-th costs one comparison.
-#[derive(Debug, Clone, Default)]
-struct BestK {
-    heap: BinaryHeap<Worst>,
+/// [`best_first`] for f64 keys.
+#[inline]
+fn best_first_f64(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
-impl BestK {
-    #[inline]
-    fn offer(&mut self, k: usize, key: f64, index: u32) {
-        let e = Worst(key, index);
-        if self.heap.len() < k {
-            self.heap.push(e);
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if e < *top {
-                *top = e;
-            }
+/// Keeps the best `k` entries of `v` (the smallest by `order`), sorted best first: a linear
+/// selection, then a sort of the `k` kept.
+fn keep_best<T>(v: &mut Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) {
+    if v.len() > k {
+        if k == 0 {
+            v.clear();
+            return;
         }
+        v.select_nth_unstable_by(k - 1, &order);
+        v.truncate(k);
     }
-
-    /// Appends the kept pairs to `out`, best first, and empties the selection.
-    fn drain_sorted(&mut self, out: &mut Vec<(f64, u32)>) {
-        let mut v = core::mem::take(&mut self.heap).into_sorted_vec();
-        out.extend(v.iter().map(|w| (w.0, w.1)));
-        v.clear();
-        self.heap = BinaryHeap::from(v);
-    }
+    v.sort_unstable_by(order);
 }
 
 fn squared_row_norms(m: &CsrMatrix) -> Vec<f64> {
@@ -210,20 +184,16 @@ fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>
     Ok(())
 }
 
-/// A dense accumulator over `n` slots, all zero between queries; [`SparseAcc::drain`] hands out
-/// the non-zero slots and zeroes them again, so starting a query costs nothing.
-///
-/// When a query makes few additions compared with `n`, the touched slots are listed as they
-/// are first hit (without branches: a slot is listed when it is zero before an addition, and
-/// a slot listed twice is drained once); otherwise the listing is skipped and `drain` scans
-/// all `n` slots, which is cheaper than tracking.
+/// A dense accumulator that lists the slots it touched. All values are zero between queries;
+/// [`SparseAcc::drain`] hands out the non-zero ones and zeroes them again, so starting a query
+/// costs nothing. The touched list is written without branches (a slot is listed when it is
+/// zero before an addition; a slot listed twice is drained once), which measured faster than
+/// both generation stamps and a scan of all slots.
 #[derive(Debug, Clone, Default)]
 struct SparseAcc {
     vals: Vec<f32>,
     touched: Vec<u32>,
     len: usize,
-    n: usize,
-    track: bool,
 }
 
 impl SparseAcc {
@@ -232,9 +202,7 @@ impl SparseAcc {
         if self.vals.len() < n {
             self.vals.resize(n, 0.0);
         }
-        self.n = n;
-        self.track = n > 8 * adds;
-        if self.track && self.touched.len() < adds {
+        if self.touched.len() < adds {
             self.touched.resize(adds, 0);
         }
         self.len = 0;
@@ -243,28 +211,18 @@ impl SparseAcc {
     #[inline]
     fn add(&mut self, idx: u32, v: f32) {
         let slot = &mut self.vals[idx as usize];
-        if self.track {
-            self.touched[self.len] = idx;
-            self.len += (*slot == 0.0) as usize;
-        }
+        self.touched[self.len] = idx;
+        self.len += (*slot == 0.0) as usize;
         *slot += v;
     }
 
     /// Calls `f(index, value)` once for every non-zero slot and zeroes it.
     #[inline]
     fn drain(&mut self, mut f: impl FnMut(u32, f32)) {
-        if self.track {
-            for &i in &self.touched[..self.len] {
-                let v = core::mem::replace(&mut self.vals[i as usize], 0.0);
-                if v != 0.0 {
-                    f(i, v);
-                }
-            }
-        } else {
-            for (i, slot) in self.vals[..self.n].iter_mut().enumerate() {
-                if *slot != 0.0 {
-                    f(i as u32, core::mem::replace(slot, 0.0));
-                }
+        for &i in &self.touched[..self.len] {
+            let v = core::mem::replace(&mut self.vals[i as usize], 0.0);
+            if v != 0.0 {
+                f(i, v);
             }
         }
         self.len = 0;
@@ -278,7 +236,6 @@ impl SparseAcc {
 pub struct KnnScratch {
     users: SparseAcc,
     items: SparseAcc,
-    best: BestK,
     keys: Vec<(f64, u32)>,
     neighbors: Vec<(f32, u32)>,
     candidates: Vec<(f32, u32)>,
@@ -484,7 +441,7 @@ impl UserKnnModel {
         exclude: Option<u32>,
         s: &mut KnnScratch,
     ) {
-        let (users, best, keys, out) = (&mut s.users, &mut s.best, &mut s.keys, &mut s.neighbors);
+        let (users, keys, out) = (&mut s.users, &mut s.keys, &mut s.neighbors);
         out.clear();
         keys.clear();
         let q2: f64 = row.clone().map(|(_, w)| w as f64 * w as f64).sum();
@@ -506,10 +463,10 @@ impl UserKnnModel {
         users.drain(|v, dot| {
             if dot > 0.0 && Some(v) != exclude && n2[v as usize] > 0.0 {
                 let dot = dot as f64;
-                best.offer(k, dot * dot / n2[v as usize], v);
+                keys.push((dot * dot / n2[v as usize], v));
             }
         });
-        best.drain_sorted(keys);
+        keep_best(keys, k, best_first_f64);
         out.extend(keys.iter().map(|&(key, v)| (sqrt(key / q2) as f32, v)));
     }
 
@@ -609,8 +566,6 @@ impl UserKnnModel {
             items,
             neighbors,
             candidates: cands,
-            best,
-            keys,
             ..
         } = s;
         let adds = neighbors
@@ -637,22 +592,18 @@ impl UserKnnModel {
                 cands.sort_unstable_by_key(|c| c.1);
                 cands.dedup_by_key(|c| c.1);
                 items.drain(|_, _| ());
-                for &(score, i) in cands.iter() {
-                    best.offer(n, score as f64, i);
-                }
             }
             None => items.drain(|i, score| {
                 if score > 0.0 && allowed(i) {
-                    best.offer(n, score as f64, i);
+                    cands.push((score, i));
                 }
             }),
         }
-        keys.clear();
-        best.drain_sorted(keys);
+        keep_best(cands, n, best_first);
         let mut out: Vec<KnnItem> = Vec::with_capacity(n.min(self.n_items()));
-        out.extend(keys.iter().map(|&(score, item)| KnnItem {
+        out.extend(cands.iter().map(|&(score, item)| KnnItem {
             item,
-            score: score as f32,
+            score,
             fallback: false,
         }));
         if out.len() < n {
@@ -799,16 +750,16 @@ impl ItemKnnModel {
         let n2 = squared_row_norms(&item_users);
         // Rank by dot² / ‖j‖² (orders like the cosine for dot > 0, exact for integer
         // weights), then turn the kept keys into cosines: cos = sqrt(key / ‖i‖²).
-        let row = |(acc, best, buf): &mut (SparseAcc, BestK, Vec<(f64, u32)>), i: usize| {
+        let row = |(acc, buf): &mut (SparseAcc, Vec<(f64, u32)>), i: usize| {
             item_dots(train, &item_users, i, acc);
+            buf.clear();
             acc.drain(|j, dot| {
                 if dot > 0.0 && n2[j as usize] > 0.0 {
                     let dot = dot as f64;
-                    best.offer(k, dot * dot / n2[j as usize], j);
+                    buf.push((dot * dot / n2[j as usize], j));
                 }
             });
-            buf.clear();
-            best.drain_sorted(buf);
+            keep_best(buf, k, best_first_f64);
             let mut r: Vec<(u32, f32)> = buf
                 .iter()
                 .map(|&(key, j)| (j, sqrt(key / n2[i]) as f32))
