@@ -155,10 +155,8 @@ fn training_summary(train: &CsrMatrix) -> serde_json::Value {
     })
 }
 
-/// Checks a basket (items in range, finite weights) and merges it into `out`, sorted by item
-/// with duplicate items summed.
-fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>) -> Result<()> {
-    out.clear();
+/// Fails on a basket item out of range or a non-finite weight.
+fn check_basket(basket: &[(u32, f32)], n_items: usize) -> Result<()> {
     for &(item, w) in basket {
         if item as usize >= n_items {
             return Err(RecoError::UnknownItem(format!(
@@ -170,8 +168,16 @@ fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>
                 "basket weight {w} of item {item} is not finite"
             )));
         }
-        out.push((item, w));
     }
+    Ok(())
+}
+
+/// Checks a basket ([`check_basket`]) and merges it into `out`, sorted by item with duplicate
+/// items summed.
+fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>) -> Result<()> {
+    check_basket(basket, n_items)?;
+    out.clear();
+    out.extend_from_slice(basket);
     out.sort_unstable_by_key(|&(i, _)| i);
     out.dedup_by(|later, kept| {
         if later.0 == kept.0 {
@@ -646,22 +652,20 @@ impl UserKnnModel {
     }
 
     /// Neighbour scores of `query` into `out` (0 where no neighbour has the item).
-    fn score_into(&self, query: Query, out: &mut [f32]) {
+    fn score_into(&self, query: Query, out: &mut [f32], s: &mut KnnScratch) {
         assert_eq!(
             out.len(),
             self.n_items(),
             "output length must equal the number of items"
         );
-        with_scratch(|s| {
-            self.query_neighbors(query, s);
-            out.fill(0.0);
-            for &(sim, v) in &s.neighbors {
-                let (is, ws) = self.train.row(v as usize);
-                for (&i, &w) in is.iter().zip(ws) {
-                    out[i as usize] += sim * w;
-                }
+        self.query_neighbors(query, s);
+        out.fill(0.0);
+        for &(sim, v) in &s.neighbors {
+            let (is, ws) = self.train.row(v as usize);
+            for (&i, &w) in is.iter().zip(ws) {
+                out[i as usize] += sim * w;
             }
-        });
+        }
     }
 
     /// The model as a `knn` model file (ids and names are left for the caller to fill).
@@ -691,14 +695,17 @@ impl ItemScorer for UserKnnModel {
     }
 
     fn score_user(&self, user: u32, out: &mut [f32]) {
-        self.score_into(Query::User(user), out);
+        with_scratch(|s| self.score_into(Query::User(user), out, s));
     }
 
     fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
-        let mut merged = Vec::new();
-        merge_basket(items, self.n_items(), &mut merged)?;
-        self.score_into(Query::Basket(&merged), out);
-        Ok(())
+        with_scratch(|s| {
+            let mut merged = core::mem::take(&mut s.basket);
+            let result = merge_basket(items, self.n_items(), &mut merged)
+                .map(|()| self.score_into(Query::Basket(&merged), out, s));
+            s.basket = merged;
+            result
+        })
     }
 
     fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
@@ -813,14 +820,15 @@ impl ItemKnnModel {
         &self.train
     }
 
-    fn score_row(&self, cols: &[u32], vals: &[f32], out: &mut [f32]) {
+    /// `out = Σ_j w_j · S[j, :]` over the `(j, w_j)` pairs of `row`.
+    fn score_row(&self, row: impl Iterator<Item = (u32, f32)>, out: &mut [f32]) {
         assert_eq!(
             out.len(),
             self.n_items(),
             "output length must equal the number of items"
         );
         out.fill(0.0);
-        for (&j, &w) in cols.iter().zip(vals) {
+        for (j, w) in row {
             let (is, ss) = self.neighbors.row(j as usize);
             for (&i, &s) in is.iter().zip(ss) {
                 out[i as usize] += w * s;
@@ -872,14 +880,13 @@ impl ItemScorer for ItemKnnModel {
 
     fn score_user(&self, user: u32, out: &mut [f32]) {
         let (cols, vals) = self.train.row(user as usize);
-        self.score_row(cols, vals, out);
+        self.score_row(cols.iter().copied().zip(vals.iter().copied()), out);
     }
 
+    /// Duplicate items simply add up (the score is linear in the basket).
     fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
-        let mut merged = Vec::new();
-        merge_basket(items, self.n_items(), &mut merged)?;
-        let (cols, vals): (Vec<u32>, Vec<f32>) = merged.into_iter().unzip();
-        self.score_row(&cols, &vals, out);
+        check_basket(items, self.n_items())?;
+        self.score_row(items.iter().copied(), out);
         Ok(())
     }
 

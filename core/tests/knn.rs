@@ -217,6 +217,18 @@ fn item_cosines_by_hand() {
     let mut out = vec![0f32; 3];
     m.score_user(3, &mut out);
     assert!((out[0] - 2.0 / 3.0).abs() < 1e-6 && out[1] == 0.0 && out[2] == 1.0);
+    // The same as a basket, with the item split in two halves (duplicates add up).
+    let mut from_basket = vec![0f32; 3];
+    m.score_items(&[(2, 0.5), (2, 0.5)], &mut from_basket).unwrap();
+    assert_eq!(from_basket, out);
+    assert!(matches!(
+        m.score_items(&[(3, 1.0)], &mut out),
+        Err(RecoError::UnknownItem(_))
+    ));
+    assert!(matches!(
+        m.score_items(&[(0, f32::INFINITY)], &mut out),
+        Err(RecoError::InvalidData(_))
+    ));
     m.similar_to(1, &mut out).unwrap();
     assert_eq!(out[2], 0.0);
     assert!(!m.needs_fallback_below_zero());
