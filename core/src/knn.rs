@@ -214,12 +214,19 @@ impl SparseAcc {
         self.len = 0;
     }
 
+    /// Adds `scale · xs[t]` to slot `idx[t]` for every `t` (a scaled sparse row).
     #[inline]
-    fn add(&mut self, idx: u32, v: f32) {
-        let slot = &mut self.vals[idx as usize];
-        self.touched[self.len] = idx;
-        self.len += (*slot == 0.0) as usize;
-        *slot += v;
+    fn add_scaled(&mut self, idx: &[u32], xs: &[f32], scale: f32) {
+        // Locals, so that the touched count stays in a register.
+        let (vals, touched) = (&mut self.vals[..], &mut self.touched[..]);
+        let mut len = self.len;
+        for (&i, &x) in idx.iter().zip(xs) {
+            let slot = &mut vals[i as usize];
+            touched[len] = i;
+            len += (*slot == 0.0) as usize;
+            *slot += scale * x;
+        }
+        self.len = len;
     }
 
     /// Calls `f(index, value)` once for every non-zero slot and zeroes it.
@@ -281,9 +288,7 @@ fn item_dots(train: &CsrMatrix, item_users: &CsrMatrix, item: usize, acc: &mut S
     acc.begin(train.n_cols(), adds);
     for (&u, &wu) in users.iter().zip(ws) {
         let (items, xs) = train.row(u as usize);
-        for (&j, &x) in items.iter().zip(xs) {
-            acc.add(j, wu * x);
-        }
+        acc.add_scaled(items, xs, wu);
     }
 }
 
@@ -461,9 +466,7 @@ impl UserKnnModel {
         users.begin(self.n_users(), adds);
         for (j, w) in row {
             let (us, xs) = self.item_users.row(j as usize);
-            for (&v, &x) in us.iter().zip(xs) {
-                users.add(v, w * x);
-            }
+            users.add_scaled(us, xs, w);
         }
         let (n2, k) = (&self.user_n2, self.k);
         users.drain(|v, dot| {
@@ -581,9 +584,7 @@ impl UserKnnModel {
         items.begin(self.n_items(), adds);
         for &(sim, v) in neighbors.iter() {
             let (is, ws) = self.train.row(v as usize);
-            for (&i, &w) in is.iter().zip(ws) {
-                items.add(i, sim * w);
-            }
+            items.add_scaled(is, ws, sim);
         }
         let allowed = |i: u32| !seen(i) && filter.allows(i);
         cands.clear();
