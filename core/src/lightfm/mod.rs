@@ -41,11 +41,12 @@
 //! `stored / scale` (LightFM multiplies; the two agree to first order in `α`, and exactly at
 //! the default `α = 0`). Arithmetic is f32 throughout (LightFM computes rates in f64).
 //!
-//! With `std`, epochs run Hogwild on rayon: examples are processed in rounds of
-//! `threads × 8192`, each round split into `threads` contiguous slices trained concurrently
-//! on shared relaxed-atomic parameter cells (lost updates are possible, as in LightFM; data
-//! races are not). Negative sampling uses a generator per (epoch, round, worker), so one
-//! thread (`threads = 1`, or a one-thread pool) gives bit-identical parameters for a seed.
+//! With `std` and more than one thread, epochs run Hogwild on rayon: the shuffled examples
+//! are cut into chunks of 2048 that idle threads steal, all updating shared relaxed-atomic
+//! parameter cells (lost updates are possible, as in LightFM; data races are not). Every
+//! chunk has its own generator (seed, epoch, chunk), so one thread (`threads = 1`, or a
+//! one-thread pool) gives bit-identical parameters for a seed. With regularization, the
+//! scales are merged every 8 chunks.
 //!
 //! # Fold-in of a new user
 //! [`LightFmModel::fold_in`] fits a fresh user embedding to a list of positive items with the
@@ -83,7 +84,7 @@ mod params;
 mod train;
 
 pub use params::{LightFmParams, Loss, Schedule};
-use train::{Ctx, Scales, Scratch, Side};
+use train::{Ctx, Runner, Scales, Side};
 
 /// Progress after one training epoch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -236,16 +237,11 @@ pub fn fit_weighted(
         eps: params.epsilon,
         max_sampled: params.max_sampled,
     };
-    let kos_n = match params.loss {
-        Loss::WarpKos { n, .. } => n,
-        _ => 0,
-    };
-    let workers = worker_count(params.threads).clamp(1, examples.len());
-    let mut scratch: Vec<Scratch> = (0..workers).map(|_| Scratch::new(k, kos_n)).collect();
+    let mut runner = Runner::new(&ctx, params.threads)?;
     let mut scales = Scales { user: 1.0, item: 1.0 };
     for epoch in 0..params.epochs {
         rng.shuffle(&mut examples);
-        let updates = train::run_epoch(&ctx, &mut scratch, params.seed, epoch, &examples, &mut scales);
+        let updates = train::run_epoch(&ctx, &mut runner, params.seed, epoch, &examples, &mut scales);
         ctx.regularize(&mut scales);
         on_epoch(EpochReport {
             epoch: epoch + 1,
@@ -267,20 +263,6 @@ pub fn fit_weighted(
         item_features.cloned(),
         user_features.cloned(),
     )
-}
-
-#[cfg(feature = "std")]
-fn worker_count(threads: usize) -> usize {
-    if threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        threads
-    }
-}
-
-#[cfg(not(feature = "std"))]
-fn worker_count(_threads: usize) -> usize {
-    1
 }
 
 /// `out[r] = Σ_f F[r, f]·emb[f]` (rows of `k`) and `bias[r] = Σ_f F[r, f]·b[f]`; identity

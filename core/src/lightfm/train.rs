@@ -1,5 +1,6 @@
 //! Hogwild SGD training: shared parameter cells, the WARP / k-OS / BPR steps, the adaptive
 //! schedules and LightFM's lazy L2 regularization.
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -13,8 +14,10 @@ use crate::rng::Rng;
 pub(super) const MAX_LOSS: f32 = 10.0;
 /// The lazy-regularization scale at which every parameter is rescaled mid-epoch.
 const MAX_REG_SCALE: f64 = 1e6;
-/// Examples each worker processes between two synchronization points (scale bookkeeping).
-const BLOCK: usize = 8192;
+/// Examples per chunk: the unit of work stealing, each with its own generator.
+const CHUNK: usize = 2048;
+/// Examples between two merges of the regularization scales (only when regularizing).
+const ROUND: usize = 8 * CHUNK;
 
 #[inline]
 pub(super) fn sqrt32(x: f32) -> f32 {
@@ -160,7 +163,7 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
-    pub(super) fn new(k: usize, kos_n: usize) -> Self {
+    fn new(k: usize, kos_n: usize) -> Self {
         Scratch {
             user: vec![0.0; k],
             pos: vec![0.0; k],
@@ -217,6 +220,15 @@ pub(super) struct BlockResult {
 }
 
 impl Ctx<'_> {
+    /// Buffers for one worker.
+    pub(super) fn scratch(&self) -> Scratch {
+        let kos_n = match self.loss {
+            Loss::WarpKos { n, .. } => n,
+            _ => 0,
+        };
+        Scratch::new(self.k, kos_n)
+    }
+
     /// `out = Σ_f w_f · emb[f] / scale`; returns `Σ_f w_f · bias[f] / scale`.
     #[inline]
     fn represent(&self, side: &Side, row: usize, scale: f64, out: &mut [f32], tmp: &mut [f32]) -> f32 {
@@ -565,35 +577,83 @@ pub(super) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + libm::expf(-x))
 }
 
-/// Runs one epoch's shuffled examples in rounds of `workers × BLOCK`: each round splits into
-/// `workers` contiguous slices trained concurrently (Hogwild) with per-(epoch, round, worker)
-/// generators, then merges the regularization scales. Returns the number of updates.
+/// How the chunks of an epoch are run.
+pub(super) enum Runner {
+    /// One after the other on the calling thread.
+    Sequential(Box<Scratch>),
+    /// Hogwild on the current rayon pool.
+    #[cfg(feature = "std")]
+    CurrentPool,
+    /// Hogwild on a pool of its own (when `threads` differs from the current pool's size).
+    #[cfg(feature = "std")]
+    OwnPool(rayon::ThreadPool),
+}
+
+impl Runner {
+    /// A runner for `threads` workers (0 = the current rayon pool; always sequential
+    /// without `std`).
+    pub(super) fn new(ctx: &Ctx, threads: usize) -> crate::error::Result<Self> {
+        #[cfg(feature = "std")]
+        {
+            let current = rayon::current_num_threads();
+            let threads = if threads == 0 { current } else { threads };
+            if threads > 1 && threads == current {
+                return Ok(Runner::CurrentPool);
+            }
+            if threads > 1 {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| crate::error::RecoError::InvalidParameter {
+                        name: "threads",
+                        reason: alloc::format!("cannot start {threads} threads: {e}"),
+                    })?;
+                return Ok(Runner::OwnPool(pool));
+            }
+        }
+        let _ = threads;
+        Ok(Runner::Sequential(Box::new(ctx.scratch())))
+    }
+}
+
+/// Runs one epoch's shuffled examples in chunks of [`CHUNK`], each with its own generator
+/// (stream `epoch << 32 | chunk`), so a chunk's draws do not depend on which thread runs it.
+/// Without regularization the whole epoch is one parallel pass; with it, passes of
+/// [`ROUND`] examples, after which the lazy-regularization scales are merged (and applied
+/// when they grew large). Returns the number of updates.
 pub(super) fn run_epoch(
     ctx: &Ctx,
-    scratch: &mut [Scratch],
+    runner: &mut Runner,
     seed: u64,
     epoch: usize,
     examples: &[(u32, u32, f32)],
     scales: &mut Scales,
 ) -> usize {
-    let workers = scratch.len();
+    let regularized = ctx.users.alpha > 0.0 || ctx.items.alpha > 0.0;
+    let round_len = if regularized { ROUND } else { examples.len().max(1) };
     let mut updates = 0;
-    for (round, chunk) in examples.chunks(workers * BLOCK).enumerate() {
-        let per = chunk.len().div_ceil(workers);
-        let stream = |t: usize| ((epoch as u64) << 32) | (round * workers + t) as u64;
+    for (r, round) in examples.chunks(round_len).enumerate() {
+        let first_chunk = r * round_len / CHUNK;
         let start = *scales;
-        let results: Vec<BlockResult> = run_workers(
-            ctx,
-            scratch,
-            chunk,
-            per,
-            |t| Rng::for_stream(seed, stream(t)),
-            start,
-        );
-        for r in &results {
-            updates += r.updates;
-            scales.item *= r.scales.item / start.item;
-            scales.user *= r.scales.user / start.user;
+        let run = |s: &mut Scratch, c: usize, part: &[(u32, u32, f32)]| {
+            let stream = ((epoch as u64) << 32) | (first_chunk + c) as u64;
+            ctx.run_block(s, &mut Rng::for_stream(seed, stream), part, start)
+        };
+        let results: Vec<BlockResult> = match runner {
+            Runner::Sequential(s) => round
+                .chunks(CHUNK)
+                .enumerate()
+                .map(|(c, part)| run(s, c, part))
+                .collect(),
+            #[cfg(feature = "std")]
+            Runner::CurrentPool => par_chunks(ctx, round, &run),
+            #[cfg(feature = "std")]
+            Runner::OwnPool(pool) => pool.install(|| par_chunks(ctx, round, &run)),
+        };
+        for b in &results {
+            updates += b.updates;
+            scales.item *= b.scales.item / start.item;
+            scales.user *= b.scales.user / start.user;
         }
         if Ctx::needs_regularize(scales) {
             ctx.regularize(scales);
@@ -602,40 +662,18 @@ pub(super) fn run_epoch(
     updates
 }
 
+/// Trains one chunk (scratch, chunk index within the round, examples).
 #[cfg(feature = "std")]
-fn run_workers(
-    ctx: &Ctx,
-    scratch: &mut [Scratch],
-    chunk: &[(u32, u32, f32)],
-    per: usize,
-    rng: impl Fn(usize) -> Rng + Sync,
-    start: Scales,
-) -> Vec<BlockResult> {
-    if scratch.len() == 1 {
-        return vec![ctx.run_block(&mut scratch[0], &mut rng(0), chunk, start)];
-    }
-    use rayon::prelude::*;
-    scratch
-        .par_iter_mut()
-        .zip(chunk.par_chunks(per))
-        .enumerate()
-        .map(|(t, (s, part))| ctx.run_block(s, &mut rng(t), part, start))
-        .collect()
-}
+type ChunkFn<'a> = dyn Fn(&mut Scratch, usize, &[(u32, u32, f32)]) -> BlockResult + Sync + 'a;
 
-#[cfg(not(feature = "std"))]
-fn run_workers(
-    ctx: &Ctx,
-    scratch: &mut [Scratch],
-    chunk: &[(u32, u32, f32)],
-    per: usize,
-    rng: impl Fn(usize) -> Rng,
-    start: Scales,
-) -> Vec<BlockResult> {
-    scratch
-        .iter_mut()
-        .zip(chunk.chunks(per))
+/// Rayon's work stealing over the chunks of a round: a descheduled thread's chunks are
+/// taken over by the others.
+#[cfg(feature = "std")]
+fn par_chunks(ctx: &Ctx, round: &[(u32, u32, f32)], run: &ChunkFn) -> Vec<BlockResult> {
+    use rayon::prelude::*;
+    round
+        .par_chunks(CHUNK)
         .enumerate()
-        .map(|(t, (s, part))| ctx.run_block(s, &mut rng(t), part, start))
+        .map_init(|| ctx.scratch(), |s, (c, part)| run(s, c, part))
         .collect()
 }
