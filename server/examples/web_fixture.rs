@@ -1,0 +1,72 @@
+//! Native side of the web benchmarks (scripts/test-web.sh).
+//!
+//! ```text
+//! cargo run --release -p reco-server --example web_fixture -- bench MODEL ITEM,ITEM,...
+//! cargo run --release -p reco-server --example web_fixture -- f16-ndcg [FEATURES_DIR]
+//! ```
+//! `bench` prints the median time of fold-in + top-10 for the basket (the call the browser
+//! demo makes) over 2000 runs, as JSON `{"native_ms": …}`. `f16-ndcg` prints NDCG@10 of an ALS
+//! model (default hyperparameters) on an 80/20 holdout split of the `reco ingest` features,
+//! loaded from its f32 and from its f16 model file.
+use std::path::Path;
+use std::time::Instant;
+
+use reco_core::als::{AlsModel, AlsParams};
+use reco_core::eval::{evaluate, holdout_split};
+use reco_core::model_file::{ModelFile, Precision};
+use reco_core::recommender::{attach_catalog, RecommendOptions, Recommender, Scratch};
+use reco_core::Interactions;
+use reco_server::Dataset;
+use serde_json::json;
+
+const RUNS: usize = 2000;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn bench(model: &str, basket: &str) -> Res<()> {
+    let rec = Recommender::from_bytes(&std::fs::read(model)?)?;
+    let basket: Vec<String> = basket.split(',').map(String::from).collect();
+    let (opts, mut s) = (RecommendOptions::default(), Scratch::default());
+    let mut times: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = rec.recommend_items(&basket, 10, &opts, &mut s);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({"native_ms": times[RUNS / 2], "runs": RUNS, "basket": basket})
+    );
+    Ok(())
+}
+
+fn f16_ndcg(features: &str) -> Res<()> {
+    let data = Dataset::load_features(Path::new(features))?;
+    let (train, test) = holdout_split(&data.interactions.matrix, 0.2, 42)?;
+    let als = AlsModel::fit(&train, &AlsParams::default(), &mut |_| {})?;
+    let split = Interactions {
+        matrix: train.clone(),
+        ..data.interactions.clone()
+    };
+    let mut file = als.to_model_file();
+    attach_catalog(&mut file, &split, &data.item_names);
+    for precision in [Precision::F32, Precision::F16] {
+        let bytes = file.to_bytes(precision)?;
+        let model = AlsModel::from_model_file(&ModelFile::from_bytes(&bytes)?)?;
+        let m = evaluate(&model, &train, &test, 10)?;
+        println!("{precision:?}: NDCG@10 = {:.5} ({} bytes)", m.ndcg, bytes.len());
+    }
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
+    match args.first().map(String::as_str) {
+        Some("bench") if args.len() == 3 => bench(&args[1], &args[2]),
+        Some("f16-ndcg") => f16_ndcg(&arg(1, "data/features")),
+        _ => Err("usage: web_fixture bench MODEL ITEM,ITEM,... | f16-ndcg [FEATURES]".into()),
+    }
+}
