@@ -727,3 +727,25 @@ fn two_files_of_one_kind_are_named_by_file_stem() {
     assert_eq!(names, ["als", "als-v2", "popularity"]);
     assert_eq!(s.get("/recommend/als-v2/u1").status, 200);
 }
+
+#[test]
+fn memoized_top_lists_give_exactly_the_live_answers() {
+    let dir = models_dir();
+    let cached = start(config(dir.path()));
+    let mut c = config(dir.path());
+    c.cache_top = 0;
+    let live = start(c);
+    for model in ["als", "popularity"] {
+        for u in 0..30 {
+            for n in [1, 3, 10, 20, 150] {
+                let path = format!("/recommend/{model}/u{u}?n={n}");
+                // Twice: the first request fills the memo, the second reads it.
+                for _ in 0..2 {
+                    let (a, b) = (cached.get(&path), live.get(&path));
+                    assert_eq!(a.body, b.body, "{path}");
+                    assert_eq!(a.header("x-reco-fallback"), b.header("x-reco-fallback"), "{path}");
+                }
+            }
+        }
+    }
+}

@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Folder of static files served under /web/ (the browser demo).
     #[arg(long)]
     pub web: Option<PathBuf>,
+    /// Memoize each known user's top K list on first request (answers for n <= K come from
+    /// it; dropped on reload). 0 = always compute live.
+    #[arg(long, default_value_t = 100)]
+    pub cache_top: usize,
 }
 
 /// Everything [`serve`] needs.
@@ -94,10 +98,13 @@ pub struct ServeConfig {
     pub web_dir: Option<PathBuf>,
     /// Reload the models on SIGHUP.
     pub reload_on_sighup: bool,
+    /// Length of the memoized per-user top lists (0 = off).
+    pub cache_top: usize,
 }
 
 impl ServeConfig {
-    /// Defaults: 127.0.0.1:8000, no A/B, admin off, any CORS origin, 10 s, 64 KiB, SIGHUP reload.
+    /// Defaults: 127.0.0.1:8000, no A/B, admin off, any CORS origin, 10 s, 64 KiB, SIGHUP
+    /// reload, top-100 memo.
     pub fn new(models_dir: impl Into<PathBuf>) -> Self {
         ServeConfig {
             models_dir: models_dir.into(),
@@ -109,6 +116,7 @@ impl ServeConfig {
             max_body: 64 * 1024,
             web_dir: None,
             reload_on_sighup: true,
+            cache_top: 100,
         }
     }
 }
@@ -136,6 +144,7 @@ impl ServeArgs {
             max_body: self.max_body,
             web_dir: self.web.clone(),
             reload_on_sighup: true,
+            cache_top: self.cache_top.min(reco_core::recommender::MAX_N),
         })
     }
 }
@@ -176,11 +185,12 @@ impl Server {
 /// starts serving in the background.
 pub async fn serve(config: ServeConfig) -> Result<Server> {
     let metrics = metrics::Metrics::default();
-    let dir = config.models_dir.clone();
-    let (models, metrics) =
-        tokio::task::spawn_blocking(move || state::load_initial(&dir, &metrics).map(|m| (m, metrics)))
-            .await
-            .map_err(|e| ServerError::Usage(format!("model loading failed: {e}")))??;
+    let (dir, cache_top) = (config.models_dir.clone(), config.cache_top);
+    let (models, metrics) = tokio::task::spawn_blocking(move || {
+        state::load_initial(&dir, &metrics, cache_top).map(|m| (m, metrics))
+    })
+    .await
+    .map_err(|e| ServerError::Usage(format!("model loading failed: {e}")))??;
     if let Some(ab) = &config.ab {
         for name in ab.names() {
             if models.get(name).is_none() {

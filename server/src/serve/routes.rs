@@ -7,7 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use reco_core::recommender::{Fallback, RecommendOptions, Recommendations, Scratch, MAX_N};
+use reco_core::recommender::{Fallback, RecommendOptions, Recommendations, RecommendedItem, Scratch, MAX_N};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
@@ -126,10 +126,20 @@ fn json_response(body: Vec<u8>) -> Response {
 
 /// Serializes `recs` straight into the response body, with the model and fallback headers.
 fn list_response(entry: &ModelEntry, recs: &Recommendations) -> Response {
+    items_response(entry, &recs.items, recs.fallback, recs.unknown_items.len())
+}
+
+/// Serializes `items` straight into the response body, with the model and fallback headers.
+fn items_response(
+    entry: &ModelEntry,
+    items: &[RecommendedItem],
+    fallback: Fallback,
+    unknown: usize,
+) -> Response {
     let rec = &entry.rec;
-    let mut buf = Vec::with_capacity(2 + recs.items.len() * 96);
+    let mut buf = Vec::with_capacity(2 + items.len() * 96);
     buf.push(b'[');
-    for (i, it) in recs.items.iter().enumerate() {
+    for (i, it) in items.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
@@ -150,13 +160,13 @@ fn list_response(entry: &ModelEntry, recs: &Recommendations) -> Response {
     if let Ok(v) = HeaderValue::from_str(&entry.name) {
         headers.insert(MODEL_HEADER, v);
     }
-    if recs.fallback != Fallback::None {
-        headers.insert(FALLBACK_HEADER, HeaderValue::from_static(recs.fallback.as_str()));
+    if fallback != Fallback::None {
+        headers.insert(FALLBACK_HEADER, HeaderValue::from_static(fallback.as_str()));
     }
-    if !recs.unknown_items.is_empty() {
-        headers.insert(UNKNOWN_ITEMS_HEADER, HeaderValue::from(recs.unknown_items.len()));
+    if unknown > 0 {
+        headers.insert(UNKNOWN_ITEMS_HEADER, HeaderValue::from(unknown));
     }
-    entry.metrics.count_fallback(recs.fallback);
+    entry.metrics.count_fallback(fallback);
     resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
     resp
 }

@@ -1,12 +1,12 @@
 //! The loaded models (swapped atomically on reload), the A/B split and the shared server state.
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use reco_core::recommender::Recommender;
+use reco_core::recommender::{Fallback, RecommendOptions, RecommendedItem, Recommender, Scratch};
 use serde_json::Value;
 
 use super::metrics::{Metrics, ModelMetrics};
@@ -31,6 +31,57 @@ pub struct ModelEntry {
     pub rec: Recommender,
     /// This model's counters.
     pub metrics: Arc<ModelMetrics>,
+    /// Memoized top lists of known users.
+    pub top_cache: TopCache,
+}
+
+/// Memoized top-`k` lists of known users, filled on a user's first request and dropped with
+/// the model on reload. A model is immutable while served and the top-N order is total (score,
+/// then item index), so the first `n <= k` items of the cached list are exactly what
+/// [`Recommender::recommend_user`] answers for `n`. Reads are one atomic load (`OnceLock`).
+pub struct TopCache {
+    k: usize,
+    lists: Box<[OnceLock<Box<[RecommendedItem]>>]>,
+}
+
+impl TopCache {
+    /// A cache of the top `k` items for each of `n_users` users (`k = 0`: off).
+    pub fn new(k: usize, n_users: usize) -> Self {
+        let n_users = if k == 0 { 0 } else { n_users };
+        TopCache {
+            k,
+            lists: (0..n_users).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The top `n` of a known user with default options, and which fallback applies; `None`
+    /// when the user is unknown, `n > k` or the cache is off (then compute live).
+    pub fn get<'a>(
+        &'a self,
+        rec: &Recommender,
+        user_id: &str,
+        n: usize,
+        s: &mut Scratch,
+    ) -> Option<reco_core::Result<(&'a [RecommendedItem], Fallback)>> {
+        if n > self.k {
+            return None;
+        }
+        let slot = self.lists.get(rec.users().index_of(user_id)? as usize)?;
+        let list = match slot.get() {
+            Some(list) => list,
+            None => match rec.recommend_user(user_id, self.k, &RecommendOptions::default(), s) {
+                Ok(full) => slot.get_or_init(|| full.items.into_boxed_slice()),
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let items = &list[..n.min(list.len())];
+        let fallback = match items.first() {
+            Some(first) if first.fallback => Fallback::Popularity,
+            _ if items.iter().any(|i| i.fallback) => Fallback::Partial,
+            _ => Fallback::None,
+        };
+        Some(Ok((items, fallback)))
+    }
 }
 
 /// The set of models served at one moment; replaced as a whole on reload.
@@ -186,7 +237,12 @@ pub fn etag(bytes: &[u8]) -> String {
 
 /// Builds a model set from freshly loaded files plus `kept` entries (old models whose file
 /// failed to reload; they keep their names).
-fn build_set(loaded: Vec<Loaded>, kept: Vec<Arc<ModelEntry>>, metrics: &Metrics) -> ModelSet {
+fn build_set(
+    loaded: Vec<Loaded>,
+    kept: Vec<Arc<ModelEntry>>,
+    metrics: &Metrics,
+    cache_top: usize,
+) -> ModelSet {
     let keys: Vec<(&'static str, &str)> = loaded
         .iter()
         .map(|l| (l.rec.kind().as_str(), l.file.as_str()))
@@ -197,6 +253,7 @@ fn build_set(loaded: Vec<Loaded>, kept: Vec<Arc<ModelEntry>>, metrics: &Metrics)
     let entries = loaded.into_iter().zip(names).map(|(l, name)| {
         Arc::new(ModelEntry {
             metrics: metrics.model(&name),
+            top_cache: TopCache::new(cache_top, l.rec.n_users()),
             etag: etag(&l.bytes),
             name,
             file: l.file,
@@ -214,7 +271,7 @@ fn build_set(loaded: Vec<Loaded>, kept: Vec<Arc<ModelEntry>>, metrics: &Metrics)
 }
 
 /// Loads the models folder at start-up: every file must load.
-pub fn load_initial(dir: &Path, metrics: &Metrics) -> Result<ModelSet> {
+pub fn load_initial(dir: &Path, metrics: &Metrics, cache_top: usize) -> Result<ModelSet> {
     let (loaded, failed) = load_dir(dir)?;
     if !failed.is_empty() {
         return Err(ServerError::ModelLoad {
@@ -226,7 +283,7 @@ pub fn load_initial(dir: &Path, metrics: &Metrics) -> Result<ModelSet> {
                 .join("; "),
         });
     }
-    let set = build_set(loaded, Vec::new(), metrics);
+    let set = build_set(loaded, Vec::new(), metrics, cache_top);
     metrics.set_models_loaded(set.by_name.len());
     Ok(set)
 }
@@ -284,7 +341,7 @@ impl AppState {
             .iter()
             .filter_map(|f| current.by_file(&f.file).cloned())
             .collect();
-        let set = build_set(loaded, kept, &self.metrics);
+        let set = build_set(loaded, kept, &self.metrics, self.config.cache_top);
         let report = ReloadReport {
             models: set.by_name.keys().cloned().collect(),
             failed,
