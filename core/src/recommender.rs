@@ -122,7 +122,11 @@ pub struct Recommender {
 /// item popularity (`catalog.popularity`, for the fallback).
 pub fn attach_catalog(file: &mut ModelFile, train: &Interactions, item_names: &[String]) {
     file.item_ids = train.items.ids().to_vec();
-    file.item_names = if item_names.len() == train.items.len() { item_names.to_vec() } else { Vec::new() };
+    file.item_names = if item_names.len() == train.items.len() {
+        item_names.to_vec()
+    } else {
+        Vec::new()
+    };
     file.user_ids = train.users.ids().to_vec();
     file.put_csr(SEEN, &train.matrix);
     let popularity = train.matrix.binarized().column_sums();
@@ -134,8 +138,11 @@ pub fn load_scorer(file: &ModelFile) -> Result<SharedScorer> {
     Ok(match file.kind {
         ModelKind::Als => Box::new(crate::als::AlsModel::from_model_file(file)?),
         ModelKind::Popularity => Box::new(crate::popularity::PopularityModel::from_model_file(file)?),
+        ModelKind::LightFm => Box::new(crate::lightfm::LightFmModel::from_model_file(file)?),
         other => {
-            return Err(RecoError::Unsupported(format!("{other} models are not supported by this build yet")))
+            return Err(RecoError::Unsupported(format!(
+                "{other} models are not supported by this build yet"
+            )))
         }
     })
 }
@@ -152,7 +159,10 @@ impl Recommender {
         let n_items = scorer.n_items();
         let corrupt = |m: String| RecoError::CorruptModel(m);
         if file.item_ids.len() != n_items {
-            return Err(corrupt(format!("{} item ids for a model of {n_items} items", file.item_ids.len())));
+            return Err(corrupt(format!(
+                "{} item ids for a model of {n_items} items",
+                file.item_ids.len()
+            )));
         }
         let items = IdMap::from_ids(file.item_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
         let users = IdMap::from_ids(file.user_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
@@ -172,7 +182,11 @@ impl Recommender {
         let popularity = file.f32(POPULARITY, &[Some(n_items)])?.to_vec();
         let mut popularity_order: Vec<u32> = (0..n_items as u32).collect();
         popularity_order.sort_by(|&a, &b| popularity[b as usize].total_cmp(&popularity[a as usize]));
-        let item_names = if file.item_names.is_empty() { vec![String::new(); n_items] } else { file.item_names };
+        let item_names = if file.item_names.is_empty() {
+            vec![String::new(); n_items]
+        } else {
+            file.item_names
+        };
         Ok(Recommender {
             kind: file.kind,
             scorer,
@@ -224,7 +238,10 @@ impl Recommender {
 
     /// Product name of item `index` ("" when unknown).
     pub fn item_name(&self, index: u32) -> &str {
-        self.item_names.get(index as usize).map(String::as_str).unwrap_or("")
+        self.item_names
+            .get(index as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// Popularity (training users) per item.
@@ -348,18 +365,32 @@ impl Recommender {
     /// The `n` items most similar to `item_id` (the item itself excluded).
     pub fn similar_items(&self, item_id: &str, n: usize, s: &mut Scratch) -> Result<Recommendations> {
         Self::check_n(n)?;
-        let item = self.items.index_of(item_id).ok_or_else(|| RecoError::UnknownItem(item_id.to_string()))?;
+        let item = self
+            .items
+            .index_of(item_id)
+            .ok_or_else(|| RecoError::UnknownItem(item_id.to_string()))?;
         s.scores.resize(self.n_items(), 0.0);
         self.scorer.similar_to(item, &mut s.scores)?;
-        let filter = Filter { seen: &[], exclude: &[item], candidates: None };
+        let filter = Filter {
+            seen: &[],
+            exclude: &[item],
+            candidates: None,
+        };
         s.top.select(&s.scores, n, &filter, &mut s.selected);
         let items = s
             .selected
             .iter()
             .filter(|c| c.score.is_finite())
-            .map(|c| RecommendedItem { index: c.item, score: c.score, fallback: false })
+            .map(|c| RecommendedItem {
+                index: c.item,
+                score: c.score,
+                fallback: false,
+            })
             .collect();
-        Ok(Recommendations { items, ..Default::default() })
+        Ok(Recommendations {
+            items,
+            ..Default::default()
+        })
     }
 
     fn candidates<'a>(opts: &RecommendOptions, resolved: &'a [u32]) -> Option<&'a [u32]> {
@@ -368,28 +399,46 @@ impl Recommender {
 
     /// Selects from `s.scores` under the filters, then applies the partial fallback.
     fn select(&self, n: usize, opts: &RecommendOptions, s: &mut Scratch, out: &mut Recommendations) {
-        let filter =
-            Filter { seen: &s.seen, exclude: &s.exclude, candidates: Self::candidates(opts, &s.candidates) };
+        let filter = Filter {
+            seen: &s.seen,
+            exclude: &s.exclude,
+            candidates: Self::candidates(opts, &s.candidates),
+        };
         s.top.select(&s.scores, n, &filter, &mut s.selected);
-        let evidence_floor = if self.scorer.needs_fallback_below_zero() { 0.0 } else { f32::NEG_INFINITY };
+        let evidence_floor = if self.scorer.needs_fallback_below_zero() {
+            0.0
+        } else {
+            f32::NEG_INFINITY
+        };
         out.items.extend(
             s.selected
                 .iter()
                 .filter(|c| c.score > evidence_floor)
-                .map(|c| RecommendedItem { index: c.item, score: c.score, fallback: false }),
+                .map(|c| RecommendedItem {
+                    index: c.item,
+                    score: c.score,
+                    fallback: false,
+                }),
         );
         if out.items.len() < n {
             let before = out.items.len();
             self.fill_from_popularity(n, &filter, out);
             if out.items.len() > before {
-                out.fallback = if before == 0 { Fallback::Popularity } else { Fallback::Partial };
+                out.fallback = if before == 0 {
+                    Fallback::Popularity
+                } else {
+                    Fallback::Partial
+                };
             }
         }
     }
 
     fn popularity_only(&self, n: usize, opts: &RecommendOptions, s: &mut Scratch, out: &mut Recommendations) {
-        let filter =
-            Filter { seen: &s.seen, exclude: &s.exclude, candidates: Self::candidates(opts, &s.candidates) };
+        let filter = Filter {
+            seen: &s.seen,
+            exclude: &s.exclude,
+            candidates: Self::candidates(opts, &s.candidates),
+        };
         self.fill_from_popularity(n, &filter, out);
         out.fallback = Fallback::Popularity;
     }
@@ -405,8 +454,16 @@ impl Recommender {
                 && filter.candidates.is_none_or(|c| c.contains(&item))
                 && !out.items.iter().any(|r| r.index == item);
             if allowed {
-                let score = if is_popularity_model { self.popularity[item as usize] } else { 0.0 };
-                out.items.push(RecommendedItem { index: item, score, fallback: !is_popularity_model });
+                let score = if is_popularity_model {
+                    self.popularity[item as usize]
+                } else {
+                    0.0
+                };
+                out.items.push(RecommendedItem {
+                    index: item,
+                    score,
+                    fallback: !is_popularity_model,
+                });
             }
         }
     }

@@ -148,7 +148,13 @@ pub fn evaluate_model(
     test: &CsrMatrix,
     args: &EvaluateArgs,
 ) -> Result<Evaluation> {
-    let trained = fit(model, &train.interactions, &train.item_names, &args.hyper)?;
+    let trained = fit(
+        model,
+        &train.interactions,
+        &train.item_names,
+        &train.item_prices,
+        &args.hyper,
+    )?;
     let rec = Recommender::from_model_file(trained.file)?;
     let seen = &train.interactions.matrix;
     let metrics = eval::evaluate(rec.scorer(), seen, test, args.k)?;

@@ -5,8 +5,12 @@
 
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
 pub mod ingest;
+pub mod item_features;
+pub mod recommend;
 pub mod serve;
+pub mod train;
 
 pub use dataset::{Dataset, ReadOptions};
 pub use error::{Result, ServerError};

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{ingest, serve};
+use reco_server::{evaluate, ingest, recommend, serve, train};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -25,6 +25,14 @@ enum Command {
     /// With no arguments reads data/online_retail.csv.gz (UCI Online Retail) with the
     /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, works with the column options.
     Ingest(ingest::IngestArgs),
+    /// Fit a model on data/features and write models/<model>.safetensors.
+    Train(train::TrainArgs),
+    /// Train on a split of the data and report precision, recall, NDCG, MAP, AUC, coverage @K.
+    ///
+    /// With no arguments: a seeded per-user 80/20 split of the bundled data.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Recommend for a user id, a basket of item ids, or items similar to an item.
+    Recommend(recommend::RecommendArgs),
     /// Serve the trained models over HTTP (REST + OpenAPI docs at /docs, Prometheus /metrics).
     Serve(serve::ServeArgs),
 }
@@ -33,6 +41,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Ingest(args) => ingest::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {

@@ -5,6 +5,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use reco_core::als::{AlsModel, AlsParams, AlsSolver, IterationReport};
+use reco_core::lightfm::{self, EpochReport, LightFmParams, Loss};
 use reco_core::model_file::{write_atomic, ModelFile, ModelKind, Precision};
 use reco_core::popularity::PopularityModel;
 use reco_core::recommender::attach_catalog;
@@ -21,6 +22,8 @@ pub enum ModelChoice {
     Als,
     /// Most-interacted items.
     Popularity,
+    /// LightFM-style hybrid matrix factorization (WARP / k-OS WARP / BPR).
+    Lightfm,
 }
 
 impl ModelChoice {
@@ -29,6 +32,7 @@ impl ModelChoice {
         match self {
             ModelChoice::Als => ModelKind::Als,
             ModelChoice::Popularity => ModelKind::Popularity,
+            ModelChoice::Lightfm => ModelKind::LightFm,
         }
     }
 }
@@ -42,11 +46,22 @@ pub enum SolverChoice {
     Cholesky,
 }
 
+/// LightFM loss on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossChoice {
+    /// Weighted approximate-rank pairwise loss.
+    Warp,
+    /// k-th order statistic WARP (k = 1 of up to 5 sampled positives).
+    WarpKos,
+    /// Bayesian personalised ranking.
+    Bpr,
+}
+
 /// Hyperparameters shared by `train` and `evaluate` (each model reads its own).
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// ALS: latent factors.
-    #[arg(long, default_value_t = 64, help_heading = "ALS")]
+    /// ALS and LightFM: latent factors (embedding dimension).
+    #[arg(long, default_value_t = 64)]
     pub factors: usize,
     /// ALS: L2 regularization λ.
     #[arg(long, default_value_t = 0.05, help_heading = "ALS")]
@@ -69,6 +84,27 @@ pub struct ModelArgs {
     /// ALS: compute and show the training loss after every iteration (slower).
     #[arg(long, help_heading = "ALS")]
     pub report_loss: bool,
+    /// LightFM: passes over the training interactions.
+    #[arg(long, default_value_t = 30, help_heading = "LightFM")]
+    pub epochs: usize,
+    /// LightFM: adagrad learning rate.
+    #[arg(long, default_value_t = 0.05, help_heading = "LightFM")]
+    pub learning_rate: f32,
+    /// LightFM: most negatives sampled per WARP step.
+    #[arg(long, default_value_t = 10, help_heading = "LightFM")]
+    pub max_sampled: usize,
+    /// LightFM: ranking loss.
+    #[arg(long, value_enum, default_value_t = LossChoice::Warp, help_heading = "LightFM")]
+    pub loss: LossChoice,
+    /// LightFM: L2 penalty on item parameters.
+    #[arg(long, default_value_t = 0.0, help_heading = "LightFM")]
+    pub item_alpha: f32,
+    /// LightFM: L2 penalty on user parameters.
+    #[arg(long, default_value_t = 0.0, help_heading = "LightFM")]
+    pub user_alpha: f32,
+    /// LightFM: identity features only (no product-name words or price bands).
+    #[arg(long, help_heading = "LightFM")]
+    pub no_item_features: bool,
     /// Treat every interaction as weight 1 (ignore purchase counts / ratings).
     #[arg(long)]
     pub binary: bool,
@@ -92,6 +128,25 @@ impl ModelArgs {
             scale_regularization_by_count: self.scale_regularization,
             seed: self.seed,
             compute_loss: self.report_loss,
+        }
+    }
+
+    /// LightFM parameters from the flags.
+    pub fn lightfm(&self) -> LightFmParams {
+        LightFmParams {
+            factors: self.factors,
+            learning_rate: self.learning_rate,
+            max_sampled: self.max_sampled,
+            epochs: self.epochs,
+            loss: match self.loss {
+                LossChoice::Warp => Loss::Warp,
+                LossChoice::WarpKos => Loss::WarpKos { k: 1, n: 5 },
+                LossChoice::Bpr => Loss::Bpr,
+            },
+            item_alpha: self.item_alpha,
+            user_alpha: self.user_alpha,
+            seed: self.seed,
+            ..LightFmParams::default()
         }
     }
 }
@@ -170,8 +225,15 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-/// Fits `model` on `train` with a progress bar; `names` are product names by item index.
-pub fn fit(model: ModelChoice, train: &Interactions, names: &[String], hyper: &ModelArgs) -> Result<Trained> {
+/// Fits `model` on `train` with a progress bar; `names` and `prices` describe items by index
+/// (LightFM derives item features from them, see [`crate::item_features`]).
+pub fn fit(
+    model: ModelChoice,
+    train: &Interactions,
+    names: &[String],
+    prices: &[Option<f32>],
+    hyper: &ModelArgs,
+) -> Result<Trained> {
     let matrix = if hyper.binary {
         train.matrix.binarized()
     } else {
@@ -197,6 +259,34 @@ pub fn fit(model: ModelChoice, train: &Interactions, names: &[String], hyper: &M
             fitted?.to_model_file()
         }
         ModelChoice::Popularity => PopularityModel::fit(&matrix)?.to_model_file(),
+        ModelChoice::Lightfm => {
+            let params = hyper.lightfm();
+            let features = (!hyper.no_item_features && names.iter().any(|n| !n.is_empty()))
+                .then(|| crate::item_features::derive(names, prices));
+            let bar = progress(params.epochs as u64, "lightfm");
+            let mut last = Instant::now();
+            let fitted = lightfm::fit(
+                &matrix,
+                features.as_ref().map(|(m, _)| m),
+                None,
+                &params,
+                &mut |r: EpochReport| {
+                    bar.set_message(format!(
+                        "epoch {} took {:.3}s",
+                        r.epoch,
+                        last.elapsed().as_secs_f64()
+                    ));
+                    last = Instant::now();
+                    bar.inc(1);
+                },
+            );
+            bar.finish();
+            let mut fitted = fitted?;
+            if let Some((_, feature_names)) = features {
+                fitted = fitted.with_feature_names(feature_names, Vec::new())?;
+            }
+            fitted.to_model_file()
+        }
     };
     let seconds = start.elapsed().as_secs_f64();
     file.training = json!({
@@ -219,7 +309,13 @@ pub fn fit(model: ModelChoice, train: &Interactions, names: &[String], hyper: &M
 pub fn run(args: &TrainArgs) -> Result<()> {
     set_threads(args.threads)?;
     let data = Dataset::load_features(&args.features)?;
-    let trained = fit(args.model, &data.interactions, &data.item_names, &args.hyper)?;
+    let trained = fit(
+        args.model,
+        &data.interactions,
+        &data.item_names,
+        &data.item_prices,
+        &args.hyper,
+    )?;
     let out = args
         .out
         .clone()
