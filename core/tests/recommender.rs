@@ -33,7 +33,11 @@ fn popularity() -> Recommender {
 
 fn als() -> Recommender {
     let d = data();
-    let params = AlsParams { factors: 4, iterations: 10, ..AlsParams::default() };
+    let params = AlsParams {
+        factors: 4,
+        iterations: 10,
+        ..AlsParams::default()
+    };
     let model = AlsModel::fit(&d.matrix, &params, &mut |_| {}).unwrap();
     let mut file = model.to_model_file();
     attach_catalog(&mut file, &d, &names(&d));
@@ -41,7 +45,10 @@ fn als() -> Recommender {
 }
 
 fn ids(r: &Recommender, recs: &reco_core::recommender::Recommendations) -> Vec<String> {
-    recs.items.iter().map(|i| r.item_id(i.index).to_string()).collect()
+    recs.items
+        .iter()
+        .map(|i| r.item_id(i.index).to_string())
+        .collect()
 }
 
 #[test]
@@ -49,7 +56,9 @@ fn known_user_never_gets_seen_items_and_names_resolve() {
     let r = als();
     let mut s = Scratch::default();
     // u1 has a0, a1, a2: its best unseen item is a3, from its own block.
-    let recs = r.recommend_user("u1", 10, &RecommendOptions::default(), &mut s).unwrap();
+    let recs = r
+        .recommend_user("u1", 10, &RecommendOptions::default(), &mut s)
+        .unwrap();
     let u1 = r.users().index_of("u1").unwrap();
     let seen: Vec<&str> = r.seen_items(u1).iter().map(|&i| r.item_id(i)).collect();
     assert_eq!(recs.fallback, Fallback::None);
@@ -57,7 +66,10 @@ fn known_user_never_gets_seen_items_and_names_resolve() {
     for id in ids(&r, &recs) {
         assert!(!seen.contains(&id.as_str()), "{id} was seen");
     }
-    assert_eq!(r.item_name(recs.items[0].index), format!("Product {}", r.item_id(recs.items[0].index)));
+    assert_eq!(
+        r.item_name(recs.items[0].index),
+        format!("Product {}", r.item_id(recs.items[0].index))
+    );
     // Scores are non-increasing.
     assert!(recs.items.windows(2).all(|w| w[0].score >= w[1].score));
     assert_eq!(ids(&r, &recs)[0], "a3");
@@ -67,7 +79,9 @@ fn known_user_never_gets_seen_items_and_names_resolve() {
 fn unknown_user_gets_popularity_flagged() {
     let r = als();
     let mut s = Scratch::default();
-    let recs = r.recommend_user("nobody", 3, &RecommendOptions::default(), &mut s).unwrap();
+    let recs = r
+        .recommend_user("nobody", 3, &RecommendOptions::default(), &mut s)
+        .unwrap();
     assert_eq!(recs.fallback, Fallback::Popularity);
     assert_eq!(ids(&r, &recs)[0], "a0");
     assert!(recs.items.iter().all(|i| i.fallback && i.score == 0.0));
@@ -83,11 +97,16 @@ fn exclude_and_candidates_are_respected_and_unknown_ids_reported() {
         candidates: Some(vec!["a1".into(), "a2".into(), "b2".into(), "yy".into()]),
         ..Default::default()
     };
-    let recs = r.recommend_items(&["b1".into(), "nope".into()], 10, &opts, &mut s).unwrap();
+    let recs = r
+        .recommend_items(&["b1".into(), "nope".into()], 10, &opts, &mut s)
+        .unwrap();
     let got = ids(&r, &recs);
     assert!(got.iter().all(|id| id == "a2" || id == "b2"), "{got:?}");
     assert_eq!(got.len(), 2);
-    assert_eq!(recs.unknown_items, vec!["nope".to_string(), "zz".into(), "yy".into()]);
+    assert_eq!(
+        recs.unknown_items,
+        vec!["nope".to_string(), "zz".into(), "yy".into()]
+    );
 }
 
 #[test]
@@ -95,15 +114,22 @@ fn basket_fold_in_excludes_basket_and_follows_its_block() {
     let r = als();
     let mut s = Scratch::default();
     let basket: Vec<String> = vec!["b1".into(), "b2".into()];
-    let recs = r.recommend_items(&basket, 2, &RecommendOptions::default(), &mut s).unwrap();
+    let recs = r
+        .recommend_items(&basket, 2, &RecommendOptions::default(), &mut s)
+        .unwrap();
     let got = ids(&r, &recs);
     assert!(!got.contains(&"b1".to_string()) && !got.contains(&"b2".to_string()));
     assert!(got.iter().any(|id| id.starts_with('b')), "{got:?}");
-    let include = RecommendOptions { include_seen: true, ..Default::default() };
+    let include = RecommendOptions {
+        include_seen: true,
+        ..Default::default()
+    };
     let recs = r.recommend_items(&basket, 20, &include, &mut s).unwrap();
     assert_eq!(recs.items.len(), r.n_items());
     // A basket of only unknown ids falls back to popularity.
-    let recs = r.recommend_items(&["x".into()], 2, &RecommendOptions::default(), &mut s).unwrap();
+    let recs = r
+        .recommend_items(&["x".into()], 2, &RecommendOptions::default(), &mut s)
+        .unwrap();
     assert_eq!(recs.fallback, Fallback::Popularity);
     assert_eq!(recs.unknown_items, vec!["x".to_string()]);
 }
@@ -115,8 +141,14 @@ fn similar_items_excludes_the_item_and_rejects_unknown_ids() {
     let recs = r.similar_items("b1", 3, &mut s).unwrap();
     assert_eq!(recs.items.len(), 3);
     assert!(!ids(&r, &recs).contains(&"b1".to_string()));
-    assert!(matches!(r.similar_items("zzz", 3, &mut s), Err(RecoError::UnknownItem(_))));
-    assert!(matches!(popularity().similar_items("a1", 3, &mut s), Err(RecoError::Unsupported(_))));
+    assert!(matches!(
+        r.similar_items("zzz", 3, &mut s),
+        Err(RecoError::UnknownItem(_))
+    ));
+    assert!(matches!(
+        popularity().similar_items("a1", 3, &mut s),
+        Err(RecoError::Unsupported(_))
+    ));
 }
 
 #[test]
@@ -124,7 +156,10 @@ fn n_out_of_range_is_an_error() {
     let r = popularity();
     let mut s = Scratch::default();
     let o = RecommendOptions::default();
-    assert_eq!(r.recommend_user("u0", 0, &o, &mut s).unwrap_err(), RecoError::InvalidN { n: 0, max: MAX_N });
+    assert_eq!(
+        r.recommend_user("u0", 0, &o, &mut s).unwrap_err(),
+        RecoError::InvalidN { n: 0, max: MAX_N }
+    );
     assert!(r.recommend_user("u0", 1_000_000_000, &o, &mut s).is_err());
     assert!(r.recommend_items(&[], 0, &o, &mut s).is_err());
     // n larger than the catalog returns every allowed item once.

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, ingest, recommend, serve, train};
+use reco_server::{evaluate, export, ingest, recommend, serve, train};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -35,6 +35,8 @@ enum Command {
     Recommend(recommend::RecommendArgs),
     /// Serve the trained models over HTTP (REST + OpenAPI docs at /docs, Prometheus /metrics).
     Serve(serve::ServeArgs),
+    /// Write the compact model file a browser downloads (for the reco-wasm package and web/).
+    Export(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
