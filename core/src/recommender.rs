@@ -139,11 +139,8 @@ pub fn load_scorer(file: &ModelFile) -> Result<SharedScorer> {
         ModelKind::Als => Box::new(crate::als::AlsModel::from_model_file(file)?),
         ModelKind::Popularity => Box::new(crate::popularity::PopularityModel::from_model_file(file)?),
         ModelKind::LightFm => Box::new(crate::lightfm::LightFmModel::from_model_file(file)?),
-        other => {
-            return Err(RecoError::Unsupported(format!(
-                "{other} models are not supported by this build yet"
-            )))
-        }
+        ModelKind::UserKnn => Box::new(crate::knn::UserKnnModel::from_model_file(file)?),
+        ModelKind::ItemKnn => Box::new(crate::knn::ItemKnnModel::from_model_file(file)?),
     })
 }
 

@@ -175,3 +175,31 @@ fn corrupt_bytes_are_errors() {
     assert!(Recommender::from_bytes(b"").is_err());
     assert!(Recommender::from_bytes(&[0u8; 64]).is_err());
 }
+
+#[test]
+fn user_knn_partial_fallback_is_flagged_per_item() {
+    let mut b = InteractionsBuilder::new();
+    for u in 0..4 {
+        b.push(&format!("u{u}"), "a0", 1.0);
+        b.push(&format!("u{u}"), "a1", 1.0);
+    }
+    // p2's only neighbour is p1, whose one other item is x2.
+    b.push("p1", "x1", 1.0);
+    b.push("p1", "x2", 1.0);
+    b.push("p2", "x1", 1.0);
+    let d = b.build().unwrap();
+    let model =
+        reco_core::knn::UserKnnModel::fit(&d.matrix, reco_core::knn::UserKnnParams { k: 50 }).unwrap();
+    let mut file = model.to_model_file();
+    attach_catalog(&mut file, &d, &names(&d));
+    let r = Recommender::from_bytes(&file.to_bytes(Precision::F32).unwrap()).unwrap();
+    let mut s = Scratch::default();
+    let recs = r
+        .recommend_user("p2", 3, &RecommendOptions::default(), &mut s)
+        .unwrap();
+    assert_eq!(recs.fallback, Fallback::Partial);
+    assert_eq!(ids(&r, &recs), ["x2", "a0", "a1"]);
+    let flags: Vec<bool> = recs.items.iter().map(|i| i.fallback).collect();
+    assert_eq!(flags, [false, true, true]);
+    assert!(recs.items[0].score > 0.0 && recs.items[1].score == 0.0);
+}

@@ -5,6 +5,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use reco_core::als::{AlsModel, AlsParams, AlsSolver, IterationReport};
+use reco_core::knn::{ItemKnnModel, ItemKnnParams, UserKnnModel, UserKnnParams};
 use reco_core::lightfm::{self, EpochReport, LightFmParams, Loss};
 use reco_core::model_file::{write_atomic, ModelFile, ModelKind, Precision};
 use reco_core::popularity::PopularityModel;
@@ -24,6 +25,10 @@ pub enum ModelChoice {
     Popularity,
     /// LightFM-style hybrid matrix factorization (WARP / k-OS WARP / BPR).
     Lightfm,
+    /// User-based cosine KNN with a popularity fallback.
+    Knn,
+    /// Item-based cosine KNN.
+    ItemKnn,
 }
 
 impl ModelChoice {
@@ -33,6 +38,8 @@ impl ModelChoice {
             ModelChoice::Als => ModelKind::Als,
             ModelChoice::Popularity => ModelKind::Popularity,
             ModelChoice::Lightfm => ModelKind::LightFm,
+            ModelChoice::Knn => ModelKind::UserKnn,
+            ModelChoice::ItemKnn => ModelKind::ItemKnn,
         }
     }
 }
@@ -105,6 +112,9 @@ pub struct ModelArgs {
     /// LightFM: identity features only (no product-name words or price bands).
     #[arg(long, help_heading = "LightFM")]
     pub no_item_features: bool,
+    /// KNN and item-KNN: neighbours per user (knn) or per item (item-knn).
+    #[arg(long, default_value_t = 50, help_heading = "KNN")]
+    pub neighbors: usize,
     /// Treat every interaction as weight 1 (ignore purchase counts / ratings).
     #[arg(long)]
     pub binary: bool,
@@ -286,6 +296,10 @@ pub fn fit(
                 fitted = fitted.with_feature_names(feature_names, Vec::new())?;
             }
             fitted.to_model_file()
+        }
+        ModelChoice::Knn => UserKnnModel::fit(&matrix, UserKnnParams { k: hyper.neighbors })?.to_model_file(),
+        ModelChoice::ItemKnn => {
+            ItemKnnModel::fit(&matrix, ItemKnnParams { k: hyper.neighbors })?.to_model_file()
         }
     };
     let seconds = start.elapsed().as_secs_f64();
