@@ -64,6 +64,28 @@ pub enum LossChoice {
     Bpr,
 }
 
+/// Interaction weighting on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightChoice {
+    /// Binary for knn and item-knn, counts for the other models.
+    Auto,
+    /// The weights as ingested (purchase rows, ratings, …).
+    Counts,
+    /// 1 for every interaction.
+    Binary,
+}
+
+impl WeightChoice {
+    /// True when `model` trains on binarized interactions.
+    pub fn binary_for(self, model: ModelChoice) -> bool {
+        match self {
+            WeightChoice::Auto => matches!(model, ModelChoice::Knn | ModelChoice::ItemKnn),
+            WeightChoice::Counts => false,
+            WeightChoice::Binary => true,
+        }
+    }
+}
+
 /// Hyperparameters shared by `train` and `evaluate` (each model reads its own).
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
@@ -115,9 +137,11 @@ pub struct ModelArgs {
     /// KNN and item-KNN: neighbours per user (knn) or per item (item-knn).
     #[arg(long, default_value_t = 50, help_heading = "KNN")]
     pub neighbors: usize,
-    /// Treat every interaction as weight 1 (ignore purchase counts / ratings).
-    #[arg(long)]
-    pub binary: bool,
+    /// Interaction weights the model trains on: `counts` (as ingested, e.g. purchase rows),
+    /// `binary` (every interaction 1) or `auto` (binary for knn and item-knn, whose cosine
+    /// is dominated by a few bulk purchases otherwise; counts for the others).
+    #[arg(long, value_enum, default_value_t = WeightChoice::Auto)]
+    pub weights: WeightChoice,
     /// Random seed; the same seed gives the same model whatever the thread count.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -244,7 +268,8 @@ pub fn fit(
     prices: &[Option<f32>],
     hyper: &ModelArgs,
 ) -> Result<Trained> {
-    let matrix = if hyper.binary {
+    let binary = hyper.weights.binary_for(model);
+    let matrix = if binary {
         train.matrix.binarized()
     } else {
         train.matrix.clone()
@@ -307,7 +332,7 @@ pub fn fit(
         "users": train.users.len(),
         "items": train.items.len(),
         "interactions": train.matrix.nnz(),
-        "binary": hyper.binary,
+        "binary": binary,
         "train_seconds": seconds,
         "trained_at": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
