@@ -29,3 +29,8 @@ pub mod topn;
 
 pub use error::{RecoError, Result};
 pub use matrix::{CsrMatrix, IdMap, Interactions, InteractionsBuilder};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
