@@ -247,10 +247,28 @@ pub async fn recommend_user(
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };
-    answer(&state, &model, |entry, s| {
-        Ok(entry
+    user_answer(&state, &model, &user_id, n)
+}
+
+/// A user's top `n` from `model`: from the memoized list when possible, else computed.
+fn user_answer(state: &AppState, model: &str, user_id: &str, n: usize) -> Response {
+    let models = state.models.load();
+    let Some(entry) = models.get(model) else {
+        return unknown_model(state, model).into_response();
+    };
+    let result = with_scratch(|s| match entry.top_cache.get(&entry.rec, user_id, n, s) {
+        Some(Ok((items, fallback))) => Ok(items_response(entry, items, fallback, 0)),
+        Some(Err(e)) => Err(ApiError::from(e)),
+        None => entry
             .rec
-            .recommend_user(&user_id, n, &RecommendOptions::default(), s)?)
+            .recommend_user(user_id, n, &RecommendOptions::default(), s)
+            .map(|recs| list_response(entry, &recs))
+            .map_err(ApiError::from),
+    });
+    result.unwrap_or_else(|e| {
+        let mut resp = e.into_response();
+        resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+        resp
     })
 }
 
@@ -347,19 +365,17 @@ pub async fn recommend_ab(
         Err(e) => return e.into_response(),
     };
     let variant = ab.assign(&user_id);
-    if state.models.load().get(variant).is_none() {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("A/B variant `{variant}` is not loaded"),
-        )
-        .into_response();
+    match state.models.load().get(variant) {
+        Some(entry) => entry.metrics.count_ab(),
+        None => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("A/B variant `{variant}` is not loaded"),
+            )
+            .into_response()
+        }
     }
-    let mut resp = answer(&state, variant, |entry, s| {
-        entry.metrics.count_ab();
-        Ok(entry
-            .rec
-            .recommend_user(&user_id, n, &RecommendOptions::default(), s)?)
-    });
+    let mut resp = user_answer(&state, variant, &user_id, n);
     if let Ok(v) = HeaderValue::from_str(variant) {
         resp.headers_mut().insert(VARIANT_HEADER, v);
     }
