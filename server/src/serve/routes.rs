@@ -85,6 +85,43 @@ pub struct BasketRequest {
     pub exclude: Vec<String>,
 }
 
+/// Pre-serialized JSON of every item up to its score (`{"product":…,"item_id":…,"score":`),
+/// so answers are built by copying bytes instead of escaping strings per request.
+pub struct ItemJson {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl ItemJson {
+    /// The fragments of every item of `rec`.
+    pub fn new(rec: &reco_core::recommender::Recommender) -> Self {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(rec.n_items());
+        for i in 0..rec.n_items() as u32 {
+            let item = ItemOut {
+                product: rec.item_name(i),
+                item_id: rec.item_id(i),
+                score: 0.0,
+                fallback: false,
+            };
+            // `{"product":…,"score":0.0}` minus the placeholder score and the closing brace.
+            let json = serde_json::to_vec(&item).unwrap_or_default();
+            bytes.extend_from_slice(json.strip_suffix(b"0.0}").unwrap_or(b"{\"score\":"));
+            ends.push(bytes.len());
+        }
+        ItemJson { bytes, ends }
+    }
+
+    /// The fragment of item `index` (empty when out of range).
+    pub fn get(&self, index: u32) -> &[u8] {
+        let i = index as usize;
+        match self.ends.get(i) {
+            Some(&end) => &self.bytes[if i == 0 { 0 } else { self.ends[i - 1] }..end],
+            None => b"{\"score\":",
+        }
+    }
+}
+
 /// Parses `n` from the query string: default 10, else an integer in `1..=MAX_N`.
 pub fn parse_n(query: Option<&str>) -> Result<usize, ApiError> {
     let raw = query
@@ -136,29 +173,27 @@ fn items_response(
     fallback: Fallback,
     unknown: usize,
 ) -> Response {
-    let rec = &entry.rec;
     let mut buf = Vec::with_capacity(2 + items.len() * 96);
     buf.push(b'[');
     for (i, it) in items.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
-        let out = ItemOut {
-            product: rec.item_name(it.index),
-            item_id: rec.item_id(it.index),
-            score: it.score,
-            fallback: it.fallback,
-        };
-        if serde_json::to_writer(&mut buf, &out).is_err() {
+        buf.extend_from_slice(entry.item_json.get(it.index));
+        if serde_json::to_writer(&mut buf, &it.score).is_err() {
             return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot serialize the answer")
                 .into_response();
         }
+        if it.fallback {
+            buf.extend_from_slice(b",\"fallback\":true");
+        }
+        buf.push(b'}');
     }
     buf.push(b']');
     let mut resp = json_response(buf);
     let headers = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&entry.name) {
-        headers.insert(MODEL_HEADER, v);
+    if let Some(v) = &entry.name_header {
+        headers.insert(MODEL_HEADER, v.clone());
     }
     if fallback != Fallback::None {
         headers.insert(FALLBACK_HEADER, HeaderValue::from_static(fallback.as_str()));
@@ -590,6 +625,36 @@ mod tests {
                 parse_n(Some(bad)).unwrap_err().status,
                 StatusCode::BAD_REQUEST,
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn item_fragments_serialize_like_the_item_struct() {
+        let mut b = reco_core::InteractionsBuilder::new();
+        b.push("u", "A\"1", 1.0);
+        b.push("u", "B", 1.0);
+        let d = b.build().unwrap();
+        let mut file = reco_core::popularity::PopularityModel::fit(&d.matrix)
+            .unwrap()
+            .to_model_file();
+        let names = vec!["Café \"x\"\n".to_string(), String::new()];
+        reco_core::recommender::attach_catalog(&mut file, &d, &names);
+        let rec = reco_core::recommender::Recommender::from_model_file(file).unwrap();
+        let frags = ItemJson::new(&rec);
+        for i in 0..2u32 {
+            let mut got = frags.get(i).to_vec();
+            serde_json::to_writer(&mut got, &0.25f32).unwrap();
+            got.push(b'}');
+            let item = ItemOut {
+                product: rec.item_name(i),
+                item_id: rec.item_id(i),
+                score: 0.25,
+                fallback: false,
+            };
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                serde_json::to_string(&item).unwrap()
             );
         }
     }

@@ -33,6 +33,10 @@ pub struct ModelEntry {
     pub metrics: Arc<ModelMetrics>,
     /// Memoized top lists of known users.
     pub top_cache: TopCache,
+    /// Pre-serialized item JSON.
+    pub item_json: super::routes::ItemJson,
+    /// `x-reco-model` value (`None` if the name is not a valid header value).
+    pub name_header: Option<axum::http::HeaderValue>,
 }
 
 /// Memoized top-`k` lists of known users, filled on a user's first request and dropped with
@@ -254,6 +258,8 @@ fn build_set(
         Arc::new(ModelEntry {
             metrics: metrics.model(&name),
             top_cache: TopCache::new(cache_top, l.rec.n_users()),
+            item_json: super::routes::ItemJson::new(&l.rec),
+            name_header: axum::http::HeaderValue::from_str(&name).ok(),
             etag: etag(&l.bytes),
             name,
             file: l.file,
