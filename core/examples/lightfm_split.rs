@@ -6,7 +6,8 @@
 //! Files are headerless `user<TAB>item` lines (binary interactions). Users and items are
 //! indexed by sorted id (numerically when every id is an integer); items are the union of
 //! both files. NDCG@10 excludes train items and averages over users with a test item.
-//! `--fold-in` also scores every test user by folding in their train items.
+//! `--fold-in` also scores every test user by folding in their train items. Environment:
+//! `THREADS` (default 2), `SEED` (default 42), `VERBOSE` (per-epoch update counts).
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -74,6 +75,11 @@ fn ndcg(ranked: &[u32], test: &[u32]) -> f64 {
     dcg / ideal
 }
 
+/// The environment variable `name` parsed, if set and valid.
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
@@ -94,10 +100,8 @@ fn main() {
     );
 
     let params = LightFmParams {
-        threads: std::env::var("THREADS")
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(2),
+        threads: env("THREADS").unwrap_or(2),
+        seed: env("SEED").unwrap_or(42),
         ..LightFmParams::default()
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
@@ -115,9 +119,11 @@ fn main() {
         })
         .unwrap();
     println!(
-        "train time: {:.3} s ({} epochs, 2 threads)",
+        "train time: {:.3} s ({} epochs, {} threads, seed {})",
         t0.elapsed().as_secs_f64(),
-        params.epochs
+        params.epochs,
+        params.threads,
+        params.seed
     );
 
     let mut scores = vec![0f32; items.len()];

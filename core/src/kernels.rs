@@ -174,6 +174,14 @@ pub fn add_gram_lower(rows: &[f32], dim: usize, a: &mut [f32]) {
     dispatch!(add_gram_lower(rows, dim, a))
 }
 
+/// One Adagrad step of a parameter row with gradient `g·dir`: for every `c`,
+/// `gc = g·dir[c]; param[c] −= lr / sqrt(accum[c]) · gc; accum[c] += gc²` over the common
+/// length. No fused multiply-add, so every backend gives the same bits as [`scalar`].
+#[inline]
+pub fn adagrad_step(lr: f32, g: f32, dir: &[f32], param: &mut [f32], accum: &mut [f32]) {
+    dispatch!(adagrad_step(lr, g, dir, param, accum))
+}
+
 /// Portable reference kernels: the fallback on targets without SIMD, and the reference the
 /// SIMD versions are tested against. Same contracts as the dispatching functions above.
 pub mod scalar {
@@ -256,6 +264,29 @@ pub mod scalar {
     pub fn add_gram_lower(rows: &[f32], dim: usize, a: &mut [f32]) {
         for row in rows.chunks_exact(dim) {
             add_outer_product_lower(1.0, row, a);
+        }
+    }
+
+    /// One Adagrad step of `param` with gradient `g·dir` (see [`super::adagrad_step`]).
+    #[inline]
+    pub fn adagrad_step(lr: f32, g: f32, dir: &[f32], param: &mut [f32], accum: &mut [f32]) {
+        for ((p, a), &d) in param.iter_mut().zip(accum.iter_mut()).zip(dir) {
+            let gc = g * d;
+            *p -= lr / sqrt(*a) * gc;
+            *a += gc * gc;
+        }
+    }
+
+    /// `x.sqrt()` (correctly rounded, as the SIMD square roots).
+    #[inline]
+    fn sqrt(x: f32) -> f32 {
+        #[cfg(feature = "std")]
+        {
+            x.sqrt()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            libm::sqrtf(x)
         }
     }
 }
@@ -482,6 +513,25 @@ mod avx2 {
         }
     }
 
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn adagrad_step(lr: f32, g: f32, dir: &[f32], param: &mut [f32], accum: &mut [f32]) {
+        let n = dir.len().min(param.len()).min(accum.len());
+        let (pd, pp, pa) = (dir.as_ptr(), param.as_mut_ptr(), accum.as_mut_ptr());
+        let (vlr, vg) = (_mm256_set1_ps(lr), _mm256_set1_ps(g));
+        let mut k = 0;
+        while k + 8 <= n {
+            let gc = _mm256_mul_ps(vg, _mm256_loadu_ps(pd.add(k)));
+            let a = _mm256_loadu_ps(pa.add(k));
+            let rate = _mm256_div_ps(vlr, _mm256_sqrt_ps(a));
+            let p = _mm256_sub_ps(_mm256_loadu_ps(pp.add(k)), _mm256_mul_ps(rate, gc));
+            _mm256_storeu_ps(pp.add(k), p);
+            _mm256_storeu_ps(pa.add(k), _mm256_add_ps(a, _mm256_mul_ps(gc, gc)));
+            k += 8;
+        }
+        super::scalar::adagrad_step(lr, g, &dir[k..n], &mut param[k..n], &mut accum[k..n]);
+    }
+
     /// Input rows per pass over the output tiles (32 rows of 64 floats = 8 KB, L1-resident).
     const GRAM_ROW_BLOCK: usize = 32;
 
@@ -673,6 +723,22 @@ mod simd128 {
             add_outer_product_lower(1.0, row, a);
         }
     }
+
+    pub fn adagrad_step(lr: f32, g: f32, dir: &[f32], param: &mut [f32], accum: &mut [f32]) {
+        let n = dir.len().min(param.len()).min(accum.len());
+        let (vlr, vg) = (f32x4_splat(lr), f32x4_splat(g));
+        let mut k = 0;
+        while k + 4 <= n {
+            let gc = f32x4_mul(vg, load(dir, k));
+            let a = load(accum, k);
+            let rate = f32x4_div(vlr, f32x4_sqrt(a));
+            let p = f32x4_sub(load(param, k), f32x4_mul(rate, gc));
+            store(param, k, p);
+            store(accum, k, f32x4_add(a, f32x4_mul(gc, gc)));
+            k += 4;
+        }
+        super::scalar::adagrad_step(lr, g, &dir[k..n], &mut param[k..n], &mut accum[k..n]);
+    }
 }
 
 #[cfg(test)]
@@ -797,6 +863,26 @@ mod tests {
             accumulate_projections(rows, dim, &indices, &x, &mut got, coeff);
             scalar::accumulate_projections(rows, dim, &indices, &x, &mut want, coeff);
             assert_all_close(&got, &want, 10.0 * (dim as f32 + 1.0), "accumulate_projections");
+        }
+    }
+
+    #[test]
+    fn adagrad_step_matches_scalar_bit_for_bit() {
+        for (n, off) in cases() {
+            let dir = &values(n + 3, 21)[off..off + n];
+            let param = values(n, 22);
+            let accum: Vec<f32> = values(n, 23).iter().map(|v| 1.0 + 3.0 * v.abs()).collect();
+            let (mut p1, mut a1) = (param.clone(), accum.clone());
+            let (mut p2, mut a2) = (param.clone(), accum.clone());
+            adagrad_step(0.05, -1.7, dir, &mut p1, &mut a1);
+            scalar::adagrad_step(0.05, -1.7, dir, &mut p2, &mut a2);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!((bits(&p1), bits(&a1)), (bits(&p2), bits(&a2)), "n {n} off {off}");
+            for c in 0..n {
+                let gc = -1.7 * dir[c];
+                assert_close(p2[c], param[c] - 0.05 / accum[c].sqrt() * gc, 1.0, "param");
+                assert_close(a2[c], accum[c] + gc * gc, 1.0, "accum");
+            }
         }
     }
 

@@ -224,9 +224,36 @@ fn gradient_check(loss: Loss, loss_fn: impl Fn(f64, f64) -> f64) {
 
 #[test]
 fn warp_step_is_the_gradient_of_the_weighted_hinge() {
-    // 3 candidate negatives, the first draw violates: rank weight ln(floor(3 / 1)).
+    // 3 candidate negatives, the first draw is a negative and violates: rank weight
+    // ln(floor(3 / 1)).
     let w = 3f64.ln();
     gradient_check(Loss::Warp, |sp, sn| w * (1.0 - sp + sn));
+}
+
+/// LightFM 1.17's WARP sampling: a drawn positive counts as a draw. Every user likes 3 of 4
+/// items; with one draw per step, a step happens only when that draw is the negative item
+/// (about 1 in 4), never after redrawing the positives.
+#[test]
+fn warp_counts_drawn_positives_as_draws() {
+    let users = 200u32;
+    let triples: Vec<(u32, u32, f32)> = (0..users)
+        .flat_map(|u| (0..3).map(move |i| (u, (u + i) % 4, 1.0)))
+        .collect();
+    let m = CsrMatrix::from_triples(users as usize, 4, &triples).unwrap();
+    let p = LightFmParams {
+        factors: 4,
+        max_sampled: 1,
+        epochs: 1,
+        threads: 1,
+        ..LightFmParams::default()
+    };
+    let mut updates = 0;
+    fit(&m, None, None, &p, &mut |r| updates = r.updates).unwrap();
+    // 600 examples; initial scores are all close to 0, so every negative draw violates.
+    assert!(
+        (100..=200).contains(&updates),
+        "{updates} updates of 600 examples"
+    );
 }
 
 #[test]

@@ -18,12 +18,13 @@
 //! # Training (as in LightFM 1.17's `_lightfm_fast.pyx`)
 //! Embeddings start uniform in `[-0.5, 0.5) / factors`, biases at 0. Every epoch shuffles the
 //! positive interactions (stored values `> 0`; sample weight 1 unless given) and, for each:
-//! - **WARP**: draw negatives `j` uniformly from the items that are not positives of `u` until
-//!   `score(u, j) > score(u, i) − 1` or `max_sampled` were drawn; on a violation after `N`
-//!   draws, take a step on `L = w · ln(max(1, ⌊(n_items − 1) / N⌋)) · (1 − s_ui + s_uj)`
-//!   (the rank weight clipped at 10; `w` the sample weight).
+//! - **WARP**: draw items `j` uniformly, at most `max_sampled`, until one violates
+//!   (`score(u, j) > score(u, i) − 1`) and is not a positive of `u`; a drawn positive counts
+//!   as a draw (LightFM 1.17 only looks a violating draw up in the positives). On a violation
+//!   at draw `N`, take a step on `L = min(10, w · ln(max(1, ⌊(n_items − 1) / N⌋))) ·
+//!   (1 − s_ui + s_uj)` (`w` the sample weight; LightFM clips the weighted rank weight).
 //! - **k-OS WARP**: sample `min(n, |P_u|)` positives of `u`, train on the `k`-th best scored
-//!   one as WARP does, with rank weight `ln ⌊(n_items − |P_u|) / N⌋` and no sample weights.
+//!   one as WARP does (the same rank weight), with no sample weights.
 //! - **BPR**: one negative, the item of a random training interaction that is not a positive
 //!   of `u` (popularity-proportional, as LightFM); step on `L = −w · ln σ(s_ui − s_uj)`.
 //!
@@ -525,6 +526,7 @@ impl LightFmModel {
             return Ok(user);
         }
         let mut acc = vec![1f32; k];
+        let mut dir = vec![0f32; k];
         let mut rng = Rng::new(self.params.seed);
         let mut order: Vec<usize> = (0..pos.len()).collect();
         let lr = self.params.learning_rate;
@@ -534,21 +536,15 @@ impl LightFmModel {
                 let (i, w) = pos[o];
                 let (qi, bi) = self.item_representation(i);
                 let s_pos = dot(&user, qi) + bi;
-                let mut sampled = 0;
-                while sampled < self.params.max_sampled {
+                for sampled in 1..=self.params.max_sampled {
                     let j = rng.below(n_items as u32);
-                    if ids.binary_search(&j).is_ok() {
-                        continue;
-                    }
-                    sampled += 1;
                     let (qj, bj) = self.item_representation(j);
-                    if dot(&user, qj) + bj > s_pos - 1.0 {
-                        let loss = w * train::warp_weight(n_items - 1, sampled);
-                        for c in 0..k {
-                            let g = loss * (qj[c] - qi[c]);
-                            user[c] -= lr / train::sqrt32(acc[c]) * g;
-                            acc[c] += g * g;
+                    if dot(&user, qj) + bj > s_pos - 1.0 && ids.binary_search(&j).is_err() {
+                        let loss = train::warp_loss(w, n_items - 1, sampled);
+                        for ((d, &a), &b) in dir.iter_mut().zip(qj).zip(qi) {
+                            *d = a - b;
                         }
+                        crate::kernels::adagrad_step(lr, loss, &dir, &mut user, &mut acc);
                         break;
                     }
                 }

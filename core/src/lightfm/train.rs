@@ -16,6 +16,8 @@ pub(super) const MAX_LOSS: f32 = 10.0;
 const MAX_REG_SCALE: f64 = 1e6;
 /// Examples per chunk: the unit of work stealing, each with its own generator.
 const CHUNK: usize = 2048;
+/// WARP negatives drawn (and prefetched) ahead of the one being scored.
+const LOOKAHEAD: usize = 3;
 /// Examples between two merges of the regularization scales (only when regularizing).
 const ROUND: usize = 8 * CHUNK;
 
@@ -31,48 +33,65 @@ pub(super) fn sqrt32(x: f32) -> f32 {
     }
 }
 
-/// WARP's rank weight `ln(max(1, floor(candidates / sampled)))`, clipped at [`MAX_LOSS`].
+/// WARP's loss weight `weight · ln(max(1, floor(candidates / sampled)))`, clipped at
+/// [`MAX_LOSS`] (as LightFM, after multiplying by the sample weight).
 #[inline]
-pub(super) fn warp_weight(candidates: usize, sampled: usize) -> f32 {
+pub(super) fn warp_loss(weight: f32, candidates: usize, sampled: usize) -> f32 {
     let ratio = (candidates / sampled).max(1);
-    (libm::log(ratio as f64) as f32).min(MAX_LOSS)
+    (weight as f64 * libm::log(ratio as f64)).min(MAX_LOSS as f64) as f32
 }
 
 /// f32 values shared by the Hogwild workers. Relaxed atomics: concurrent updates of one
 /// cell may lose each other's writes (as in LightFM's Hogwild training), but every access
 /// is defined behaviour, and on x86-64 / wasm a relaxed load or store is a plain `mov`.
-pub(super) struct Cells(Vec<AtomicU32>);
+/// The values start on a 64-byte boundary, so a row of 16·m values spans m cache lines.
+pub(super) struct Cells {
+    cells: Vec<AtomicU32>,
+    /// Index of the first value in `cells` (the padding before it aligns it).
+    start: usize,
+    len: usize,
+}
 
 impl Cells {
     pub(super) fn new(values: Vec<f32>) -> Self {
-        Cells(values.into_iter().map(|v| AtomicU32::new(v.to_bits())).collect())
+        let len = values.len();
+        let mut cells: Vec<AtomicU32> = Vec::with_capacity(len + 15);
+        let start = (cells.as_ptr() as usize).wrapping_neg() % 64 / 4;
+        cells.extend((0..start).map(|_| AtomicU32::new(0)));
+        cells.extend(values.into_iter().map(|v| AtomicU32::new(v.to_bits())));
+        Cells { cells, start, len }
     }
 
     fn filled(n: usize, v: f32) -> Self {
-        Cells((0..n).map(|_| AtomicU32::new(v.to_bits())).collect())
+        Cells::new(vec![v; n])
+    }
+
+    #[inline(always)]
+    fn all(&self) -> &[AtomicU32] {
+        &self.cells[self.start..self.start + self.len]
     }
 
     #[inline]
     fn get(&self, i: usize) -> f32 {
-        f32::from_bits(self.0[i].load(Relaxed))
+        f32::from_bits(self.all()[i].load(Relaxed))
     }
 
     #[inline]
     fn set(&self, i: usize, v: f32) {
-        self.0[i].store(v.to_bits(), Relaxed)
+        self.all()[i].store(v.to_bits(), Relaxed)
     }
 
     #[inline]
     fn load(&self, start: usize, out: &mut [f32]) {
         let n = out.len();
-        for (o, c) in out.iter_mut().zip(&self.0[start..start + n]) {
+        for (o, c) in out.iter_mut().zip(&self.all()[start..start + n]) {
             *o = f32::from_bits(c.load(Relaxed));
         }
     }
 
     #[inline]
     fn store(&self, start: usize, src: &[f32]) {
-        for (s, c) in src.iter().zip(&self.0[start..start + src.len()]) {
+        for (s, c) in src.iter().zip(&self.all()[start..start + src.len()]) {
             c.store(s.to_bits(), Relaxed);
         }
     }
@@ -80,20 +99,20 @@ impl Cells {
     /// Hints the CPU to start loading `len` cells from `start` into cache (no-op off x86-64).
     #[inline(always)]
     fn prefetch(&self, start: usize, len: usize) {
-        prefetch_slice(&self.0[start..start + len]);
+        prefetch_slice(&self.all()[start..start + len]);
     }
 
     fn divide_all(&self, by: f64) {
-        for c in &self.0 {
+        for c in self.all() {
             let v = f32::from_bits(c.load(Relaxed));
             c.store((((v as f64) / by) as f32).to_bits(), Relaxed);
         }
     }
 
     pub(super) fn into_vec(self) -> Vec<f32> {
-        self.0
-            .into_iter()
-            .map(|c| f32::from_bits(c.into_inner()))
+        self.all()
+            .iter()
+            .map(|c| f32::from_bits(c.load(Relaxed)))
             .collect()
     }
 }
@@ -102,6 +121,9 @@ impl Cells {
 pub(super) struct Side<'a> {
     /// Rows = users (items), columns = features, values = feature weights.
     features: &'a CsrMatrix,
+    /// `features` is the identity (row `r` is feature `r` with weight 1): the hot paths then
+    /// index the parameters by row, without the dependent loads of the CSR structure.
+    identity: bool,
     /// `[n_features × k]` embeddings.
     pub(super) emb: Cells,
     /// `[n_features]` biases.
@@ -133,6 +155,7 @@ impl<'a> Side<'a> {
         };
         Side {
             features,
+            identity: is_identity(features),
             emb: Cells::new(emb),
             bias: Cells::filled(n, 0.0),
             g_emb: Cells::filled(n * k, g0),
@@ -147,6 +170,14 @@ impl<'a> Side<'a> {
         self.emb.divide_all(by);
         self.bias.divide_all(by);
     }
+}
+
+/// True when `m` is square with exactly one stored `1.0` per row, on the diagonal.
+fn is_identity(m: &CsrMatrix) -> bool {
+    m.n_rows() == m.n_cols()
+        && m.indptr().iter().enumerate().all(|(r, &p)| p == r)
+        && m.indices().iter().enumerate().all(|(r, &c)| c as usize == r)
+        && m.data().iter().all(|&v| v == 1.0)
 }
 
 /// Per-worker buffers, allocated once: nothing allocates in the training loop.
@@ -232,9 +263,16 @@ impl Ctx<'_> {
     /// `out = Σ_f w_f · emb[f] / scale`; returns `Σ_f w_f · bias[f] / scale`.
     #[inline]
     fn represent(&self, side: &Side, row: usize, scale: f64, out: &mut [f32], tmp: &mut [f32]) -> f32 {
-        let (idx, wts) = side.features.row(row);
         let inv = (1.0 / scale) as f32;
         let k = self.k;
+        if side.identity {
+            side.emb.load(row * k, out);
+            if inv != 1.0 {
+                out.iter_mut().for_each(|v| *v *= inv);
+            }
+            return inv * side.bias.get(row);
+        }
+        let (idx, wts) = side.features.row(row);
         if let ([f], [w]) = (idx, wts) {
             let w = *w * inv;
             let f = *f as usize;
@@ -269,7 +307,12 @@ impl Ctx<'_> {
         gbias: f32,
         s: &mut ScratchRows,
     ) -> f64 {
-        let (idx, wts) = side.features.row(row);
+        let own = [row as u32];
+        let (idx, wts): (&[u32], &[f32]) = if side.identity {
+            (&own, &[1.0])
+        } else {
+            side.features.row(row)
+        };
         let k = self.k;
         let alpha = side.alpha;
         let mut sum_lr = 0f64;
@@ -330,13 +373,7 @@ impl Ctx<'_> {
                     sum_lr += lr as f64;
                 }
             } else {
-                // The hot loop: vectorizes (sqrt, div) when `std` provides `f32::sqrt`.
-                let lr0 = self.lr;
-                for ((wc, ac), &d) in w.iter_mut().zip(acc.iter_mut()).zip(&dir[..k]) {
-                    let gc = g * d;
-                    *wc -= lr0 / sqrt32(*ac) * gc;
-                    *ac += gc * gc;
-                }
+                crate::kernels::adagrad_step(self.lr, g, dir, w, acc);
             }
             side.emb.store(f * k, w);
             side.g_emb.store(f * k, acc);
@@ -348,7 +385,14 @@ impl Ctx<'_> {
     /// the positive item moves by `+loss·user`, the negative by `-loss·user`, the user by
     /// `loss·(pos − neg)`; item biases follow their scores, and (as in LightFM) the user
     /// bias takes a step of `-loss` although it cancels out of every pairwise comparison.
+    /// Every gradient is taken at the representations before the step; the negative item is
+    /// updated last (after the positive, as LightFM does per component) so that its
+    /// accumulators, prefetched here, have time to arrive.
     fn pair_update(&self, s: &mut Scratch, u: usize, i: usize, j: usize, loss: f32, scales: &mut Scales) {
+        self.prefetch_row(&self.items, j, true);
+        if self.plain() {
+            return self.plain_pair_update(s, u, i, j, loss);
+        }
         let Scratch {
             user,
             pos,
@@ -361,11 +405,11 @@ impl Ctx<'_> {
         } = s;
         let mut rows = ScratchRows { w, g, m };
         let mut sum_lr = self.update_row(&self.items, i, -loss, user, -loss, &mut rows);
-        sum_lr += self.update_row(&self.items, j, loss, user, loss, &mut rows);
         for ((d, &n), &p) in dir.iter_mut().zip(neg.iter()).zip(pos.iter()) {
             *d = n - p;
         }
         sum_lr += self.update_row(&self.users, u, loss, dir, loss, &mut rows);
+        sum_lr += self.update_row(&self.items, j, loss, user, loss, &mut rows);
         if self.users.alpha > 0.0 || self.items.alpha > 0.0 {
             let n = self.users.features.row_nnz(u)
                 + self.items.features.row_nnz(i)
@@ -376,14 +420,72 @@ impl Ctx<'_> {
         }
     }
 
+    /// True for the common case of identity features, Adagrad and no regularization: a
+    /// representation is then its parameter row, as loaded by [`Ctx::represent`].
+    #[inline]
+    fn plain(&self) -> bool {
+        self.users.identity
+            && self.items.identity
+            && !self.adadelta
+            && self.users.alpha == 0.0
+            && self.items.alpha == 0.0
+    }
+
+    /// [`Ctx::pair_update`] when [`Ctx::plain`]: the rows loaded to score the pair are
+    /// updated in place and stored back (in Hogwild, a concurrent update of one of them
+    /// since it was loaded is lost, as it would be a moment later anyway; with one thread
+    /// the result is the same as reloading).
+    fn plain_pair_update(&self, s: &mut Scratch, u: usize, i: usize, j: usize, loss: f32) {
+        let Scratch {
+            user,
+            pos,
+            neg,
+            dir,
+            g,
+            ..
+        } = s;
+        for ((d, &n), &p) in dir.iter_mut().zip(neg.iter()).zip(pos.iter()) {
+            *d = n - p;
+        }
+        self.plain_row_step(&self.items, i, -loss, user, pos, g);
+        self.plain_row_step(&self.items, j, loss, user, neg, g);
+        self.plain_row_step(&self.users, u, loss, dir, user, g);
+    }
+
+    /// One Adagrad step of the identity row `row` (its embedding already in `emb`): gradient
+    /// `coef·dir` on the embedding and `coef` on the bias.
+    #[inline]
+    fn plain_row_step(
+        &self,
+        side: &Side,
+        row: usize,
+        coef: f32,
+        dir: &[f32],
+        emb: &mut [f32],
+        acc: &mut [f32],
+    ) {
+        let acc_b = side.g_bias.get(row);
+        side.g_bias.set(row, acc_b + coef * coef);
+        side.bias
+            .set(row, side.bias.get(row) - self.lr / sqrt32(acc_b) * coef);
+        let start = row * self.k;
+        side.g_emb.load(start, acc);
+        crate::kernels::adagrad_step(self.lr, coef, dir, emb, acc);
+        side.emb.store(start, emb);
+        side.g_emb.store(start, acc);
+    }
+
     #[inline]
     fn is_positive(&self, u: usize, item: u32) -> bool {
         let (row, _) = self.interactions.row(u);
         row.binary_search(&item).is_ok()
     }
 
-    /// Samples negatives until one scores above `s_pos − 1` (then updates with the WARP
-    /// weight of `candidates / sampled`) or `max_sampled` were drawn.
+    /// LightFM 1.17's WARP sampling: draws up to `max_sampled` items uniformly; the first
+    /// that scores above `s_pos − 1` and is not a positive of `u` takes a step with the
+    /// weight of `candidates / sampled`. A drawn positive counts as sampled, and is only
+    /// looked up when it violates (as LightFM does). Draws run [`LOOKAHEAD`] ahead of the
+    /// scoring, so the memory loads of consecutive candidates overlap.
     fn warp_negatives(&self, s: &mut Scratch, rng: &mut Rng, p: WarpPositive, scales: &mut Scales) -> bool {
         let WarpPositive {
             u,
@@ -394,23 +496,27 @@ impl Ctx<'_> {
             candidates,
         } = p;
         let n_items = self.items.features.n_rows() as u32;
-        // Draw every candidate first and prefetch its feature rows, so the memory loads of
-        // all candidates overlap instead of following one another.
+        let max = self.max_sampled;
         let mut cands = core::mem::take(&mut s.cands);
         cands.clear();
-        while cands.len() < self.max_sampled {
+        let draw = |cands: &mut Vec<u32>, rng: &mut Rng| {
             let j = rng.below(n_items);
-            if !self.is_positive(u, j) {
-                cands.push(j);
-                self.prefetch_row(&self.items, j as usize, false);
-            }
+            self.prefetch_row(&self.items, j as usize, false);
+            cands.push(j);
+        };
+        for _ in 0..LOOKAHEAD.min(max) {
+            draw(&mut cands, rng);
         }
         let mut updated = false;
-        for (n, &j) in cands.iter().enumerate() {
+        for n in 0..max {
+            if n + LOOKAHEAD < max {
+                draw(&mut cands, rng);
+            }
+            let j = cands[n];
             let nb = self.represent(&self.items, j as usize, scales.item, &mut s.neg, &mut s.w);
             let s_neg = dot(&s.user, &s.neg) + ub + nb;
-            if s_neg > s_pos - 1.0 {
-                let loss = weight * warp_weight(candidates, n + 1);
+            if s_neg > s_pos - 1.0 && !self.is_positive(u, j) {
+                let loss = warp_loss(weight, candidates, n + 1);
                 self.pair_update(s, u, i, j as usize, loss, scales);
                 updated = true;
                 break;
@@ -425,6 +531,14 @@ impl Ctx<'_> {
     #[inline(always)]
     fn prefetch_row(&self, side: &Side, row: usize, grads: bool) {
         let k = self.k;
+        if side.identity {
+            side.emb.prefetch(row * k, k);
+            side.bias.prefetch(row, 1);
+            if grads {
+                side.g_emb.prefetch(row * k, k);
+            }
+            return;
+        }
         for &f in side.features.row(row).0 {
             side.emb.prefetch(f as usize * k, k);
             if grads {
@@ -476,7 +590,7 @@ impl Ctx<'_> {
                 s.kos.sort_by(|a, b| b.1.total_cmp(&a.1));
                 let (p, s_pos) = s.kos[k.min(s.kos.len()) - 1];
                 self.represent(&self.items, p as usize, scales.item, &mut s.pos, &mut s.w);
-                let (i, weight, candidates) = (p as usize, 1.0, n_items - n_pos);
+                let (i, weight, candidates) = (p as usize, 1.0, n_items - 1);
                 let p = WarpPositive {
                     u,
                     i,
@@ -553,12 +667,18 @@ fn prefetch_slice<T>(slice: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let step = (64 / core::mem::size_of::<T>().max(1)).max(1);
-        for x in slice.iter().step_by(step).chain(slice.last()) {
+        let start = slice.as_ptr().cast::<i8>();
+        let bytes = core::mem::size_of_val(slice);
+        // One prefetch per cache line the slice touches.
+        let mut offset = 0;
+        while offset < bytes + (start as usize % 64) {
             // SAFETY: a prefetch is only a hint: it never faults, reads into registers or
-            // writes memory, and the address is that of a live element (SSE is baseline on
-            // x86-64).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(x as *const T as *const i8) };
+            // writes memory (SSE is baseline on x86-64). The address stays within the cache
+            // lines of `slice`.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset).wrapping_sub(start as usize % 64))
+            };
+            offset += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
