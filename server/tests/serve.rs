@@ -475,6 +475,11 @@ fn web_folder_is_served_with_content_types() {
         s.get("/web/app.wasm").header("content-type"),
         Some("application/wasm")
     );
+    // A browser opening the root is sent to the page; scripts still get the JSON health.
+    let page = s.get_with("/", &[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(s.get("/").header("content-type"), Some("application/json"));
     s.get("/web/missing.js").expect_error(404);
     s.get("/web/../Cargo.toml").expect_error(400);
 }

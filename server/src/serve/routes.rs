@@ -230,7 +230,15 @@ fn answer(
 #[utoipa::path(get, path = "/", tag = "health",
     responses((status = 200, description = "Status and, for each model, kind, file, format version, users, items and training time", body = Object,
         example = json!({"status": "online", "version": "0.1.0", "models": {"als": {"kind": "als", "file": "als.safetensors", "format_version": 1, "users": 4339, "items": 3665, "trained_at": "2025-01-01T00:00:00Z"}}}))))]
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    // A browser asking for a page (not a script asking for JSON) goes to the demo page.
+    let wants_page = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_page && state.config.web_dir.is_some() {
+        return axum::response::Redirect::temporary("/web/").into_response();
+    }
     let models = state.models.load();
     let list: serde_json::Map<String, Value> = models
         .by_name
