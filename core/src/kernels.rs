@@ -374,11 +374,92 @@ mod avx2 {
         }
     }
 
+    /// Rows per block of [`matvec`]: one accumulator each, so 8 independent FMA chains, and each
+    /// load of `x` feeds 8 FMAs.
+    const MATVEC_ROWS: usize = 8;
+
+    /// Lanes `0..len % 8` set: masks the last, partial chunk of a row of `len` floats.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tail_mask(len: usize) -> __m256i {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((len % 8) as i32), lanes)
+    }
+
+    /// Per-lane partial sums of `row_r · x` for the `R` consecutive rows starting at `rows`
+    /// (row stride `n = x.len()`): lane sums of result `r` add up to the dot product of row `r`.
+    /// The partial last chunk is read with a masked load (masked lanes are neither read nor
+    /// counted), so no row is read past its end.
+    ///
+    /// # Safety
+    /// AVX2 + FMA; `rows` must be valid for reading `R · n` floats.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn row_block<const R: usize>(rows: *const f32, x: &[f32], mask: __m256i) -> [__m256; R] {
+        let n = x.len();
+        let (px, full) = (x.as_ptr(), n - n % 8);
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut k = 0;
+        while k < full {
+            let vx = _mm256_loadu_ps(px.add(k));
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                *acc_r = _mm256_fmadd_ps(_mm256_loadu_ps(rows.add(r * n + k)), vx, *acc_r);
+            }
+            k += 8;
+        }
+        if full < n {
+            let vx = _mm256_maskload_ps(px.add(full), mask);
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let v = _mm256_maskload_ps(rows.add(r * n + full), mask);
+                *acc_r = _mm256_fmadd_ps(v, vx, *acc_r);
+            }
+        }
+        acc
+    }
+
+    /// The 4 lane sums of `v[0..4]` in one vector: `[Σv0, Σv1, Σv2, Σv3]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn horizontal_sums4(v: &[__m256; 4]) -> __m128 {
+        // Each 128-bit half of `s` holds that half's partial sums of v0..v3.
+        let s = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+        _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1))
+    }
+
+    /// The 8 lane sums of `v[0..8]` in one vector: `[Σv0, …, Σv7]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn horizontal_sums8(v: &[__m256; 8]) -> __m256 {
+        let lo = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+        let hi = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+        // Low 128-bit halves of lo and hi, plus their high halves.
+        _mm256_add_ps(
+            _mm256_permute2f128_ps(lo, hi, 0x20),
+            _mm256_permute2f128_ps(lo, hi, 0x31),
+        )
+    }
+
+    /// Blocks of 8 rows (8 outputs per store), then a block of 4, then single rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
-        let n = x.len();
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = dot(&a[i * n..(i + 1) * n], x);
+        let (n, rows) = (x.len(), out.len());
+        assert!(a.len() >= rows * n, "matvec: matrix too small");
+        let (pa, po, mask) = (a.as_ptr(), out.as_mut_ptr(), tail_mask(n));
+        let mut i = 0;
+        while i + MATVEC_ROWS <= rows {
+            let acc = row_block::<MATVEC_ROWS>(pa.add(i * n), x, mask);
+            _mm256_storeu_ps(po.add(i), horizontal_sums8(&acc));
+            i += MATVEC_ROWS;
+        }
+        if i + 4 <= rows {
+            let acc = row_block::<4>(pa.add(i * n), x, mask);
+            _mm_storeu_ps(po.add(i), horizontal_sums4(&acc));
+            i += 4;
+        }
+        while i < rows {
+            let [acc] = row_block::<1>(pa.add(i * n), x, mask);
+            *po.add(i) = horizontal_sum(acc);
+            i += 1;
         }
     }
 
@@ -655,10 +736,79 @@ mod simd128 {
         }
     }
 
+    /// `[Σv0, Σv1, Σv2, Σv3]`: the lane sums of 4 vectors, by a 4×4 transpose-and-add.
+    #[inline]
+    fn horizontal_sums4(v0: v128, v1: v128, v2: v128, v3: v128) -> v128 {
+        // [v0₀+v0₂, v1₀+v1₂, v0₁+v0₃, v1₁+v1₃] and the same for v2, v3.
+        let s01 = f32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(v0, v1),
+            i32x4_shuffle::<2, 6, 3, 7>(v0, v1),
+        );
+        let s23 = f32x4_add(
+            i32x4_shuffle::<0, 4, 1, 5>(v2, v3),
+            i32x4_shuffle::<2, 6, 3, 7>(v2, v3),
+        );
+        f32x4_add(
+            i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
+            i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
+        )
+    }
+
+    /// Lane sums of `R` rows dotted with `x`, 4-wide: `R` independent add chains sharing
+    /// each load of `x`. Lane sums of result `r` plus the scalar `tails[r]` (the products past
+    /// the last full chunk of 4) add up to `rows[r] · x`.
+    #[inline]
+    fn row_block<const R: usize>(rows: [&[f32]; R], x: &[f32]) -> ([v128; R], [f32; R]) {
+        let n = x.len();
+        let full = n - n % 4;
+        let rows = rows.map(|r| &r[..n]);
+        let mut acc = [f32x4_splat(0.0); R];
+        let mut k = 0;
+        while k < full {
+            let vx = load(x, k);
+            for (acc_r, row) in acc.iter_mut().zip(rows) {
+                *acc_r = f32x4_add(*acc_r, f32x4_mul(load(row, k), vx));
+            }
+            k += 4;
+        }
+        let tails = rows.map(|row| row[full..].iter().zip(&x[full..]).map(|(p, q)| p * q).sum());
+        (acc, tails)
+    }
+
+    /// Blocks of 8 rows (8 chains, two 4-wide stores), then a block of 4, then single rows.
     pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
         let n = x.len();
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = dot(&a[i * n..(i + 1) * n], x);
+        let row = |i: usize| &a[i * n..(i + 1) * n];
+        let mut i = 0;
+        while i + 8 <= out.len() {
+            let (acc, tails) = row_block::<8>(core::array::from_fn(|r| row(i + r)), x);
+            let lo = horizontal_sums4(acc[0], acc[1], acc[2], acc[3]);
+            let hi = horizontal_sums4(acc[4], acc[5], acc[6], acc[7]);
+            store(
+                out,
+                i,
+                f32x4_add(lo, f32x4(tails[0], tails[1], tails[2], tails[3])),
+            );
+            store(
+                out,
+                i + 4,
+                f32x4_add(hi, f32x4(tails[4], tails[5], tails[6], tails[7])),
+            );
+            i += 8;
+        }
+        if i + 4 <= out.len() {
+            let (acc, tails) = row_block::<4>(core::array::from_fn(|r| row(i + r)), x);
+            let sums = horizontal_sums4(acc[0], acc[1], acc[2], acc[3]);
+            store(
+                out,
+                i,
+                f32x4_add(sums, f32x4(tails[0], tails[1], tails[2], tails[3])),
+            );
+            i += 4;
+        }
+        while i < out.len() {
+            out[i] = dot(row(i), x);
+            i += 1;
         }
     }
 
@@ -830,6 +980,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn matvec_matches_scalar_for_every_block_shape() {
+        let a = values(20 * 70 + 3, 31);
+        let x = values(70 + 3, 32);
+        for rows in 0..=20 {
+            for n in 1..=70 {
+                for off in 0..3 {
+                    let (a, x) = (&a[off..off + rows * n], &x[3 - off..3 - off + n]);
+                    // Values past the last row must not be read: NaN there would show.
+                    let mut padded = a.to_vec();
+                    padded.extend([f32::NAN; 8]);
+                    let mut got = alloc::vec![f32::NAN; rows];
+                    let mut want = alloc::vec![0f32; rows];
+                    matvec(&padded, x, &mut got);
+                    scalar::matvec(a, x, &mut want);
+                    let what = alloc::format!("matvec {rows}x{n} off {off}");
+                    assert_all_close(&got, &want, n as f32, &what);
+                }
+            }
+        }
+        let mut empty: [f32; 0] = [];
+        matvec(&[], &x[..5], &mut empty);
+        let mut zero_dim = [f32::NAN; 3];
+        matvec(&[], &[], &mut zero_dim);
+        assert_eq!(zero_dim, [0.0; 3]);
     }
 
     #[test]

@@ -1,9 +1,8 @@
-//! Top-N selection over a dense score vector: partial selection (a bounded min-heap, no full
-//! sort), with exclusions and an optional candidate list.
+//! Top-N selection over a dense score vector: partial selection (a bounded buffer cut by linear
+//! selection, no full sort), with exclusions and an optional candidate list.
 //!
 //! Order: higher score first; equal scores by lower item index (deterministic, and the same
 //! order as a stable descending sort). NaN scores are never selected.
-use alloc::collections::BinaryHeap;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -16,7 +15,7 @@ pub struct Scored {
     pub score: f32,
 }
 
-/// Heap entry ordered so that the *worst* candidate is at the top of the max-heap.
+/// Selection key: "greater" is worse (lower score, or equal score and higher index).
 #[derive(Clone, Copy)]
 struct Worst(Scored);
 
@@ -62,9 +61,67 @@ impl Filter<'_> {
 }
 
 /// Reusable selection buffer, so repeated queries do not allocate.
+///
+/// Selection keeps up to `2n` accepted candidates; when the buffer fills, it is cut to the best
+/// `n` (a linear-time partial selection) and the worst of those becomes the bar every later
+/// candidate must beat. Most scores fail that bar with one float comparison, before the filter
+/// is consulted; on a full score vector the bar is checked 16 scores at a time.
 #[derive(Default)]
 pub struct TopN {
-    heap: BinaryHeap<Worst>,
+    buf: Vec<Scored>,
+}
+
+/// Scores checked per step of the branch-free pre-scan of a full score vector.
+const SCAN_CHUNK: usize = 16;
+
+/// The selection order: best first (higher score, then lower item).
+#[inline]
+fn best_first(a: &Scored, b: &Scored) -> Ordering {
+    Worst(*a).cmp(&Worst(*b))
+}
+
+/// Selection state for one query: the buffer and the current bar.
+struct Selection<'b> {
+    buf: &'b mut Vec<Scored>,
+    n: usize,
+    /// Candidates are kept until the buffer holds this many, then cut to `n`.
+    cap: usize,
+    /// Scores below this (or NaN) cannot be selected: the bar's score, `-inf` before the
+    /// first cut.
+    floor: f32,
+    /// The worst of the `n` best after the last cut: later candidates must be better.
+    bar: Option<Scored>,
+}
+
+impl Selection<'_> {
+    #[inline]
+    fn offer(&mut self, cand: Scored, filter: &Filter) {
+        // Also rejects NaN (unordered).
+        if cand.score < self.floor || cand.score.is_nan() {
+            return;
+        }
+        if let Some(bar) = self.bar {
+            if Worst(cand) >= Worst(bar) {
+                return;
+            }
+        }
+        if !filter.allows(cand.item) {
+            return;
+        }
+        self.buf.push(cand);
+        if self.buf.len() >= self.cap {
+            let bar = self.cut();
+            self.floor = bar.score;
+            self.bar = Some(bar);
+        }
+    }
+
+    /// Keeps the best `n` of the buffer (unordered) and returns the worst of them.
+    fn cut(&mut self) -> Scored {
+        let (_, &mut bar, _) = self.buf.select_nth_unstable_by(self.n - 1, best_first);
+        self.buf.truncate(self.n);
+        bar
+    }
 }
 
 impl TopN {
@@ -74,56 +131,50 @@ impl TopN {
     }
 
     /// The best `n` allowed items of `scores` (indexed by item) into `out`, best first.
+    ///
+    /// Candidate items out of range of `scores` are skipped; an item listed twice among the
+    /// candidates is returned at most once.
     pub fn select(&mut self, scores: &[f32], n: usize, filter: &Filter, out: &mut Vec<Scored>) {
         out.clear();
-        self.heap.clear();
+        self.buf.clear();
         if n == 0 {
             return;
         }
+        let mut sel = Selection {
+            buf: &mut self.buf,
+            n,
+            cap: n.saturating_mul(2),
+            floor: f32::NEG_INFINITY,
+            bar: None,
+        };
         match filter.candidates {
             Some(cands) => {
                 for &item in cands {
                     if let Some(&score) = scores.get(item as usize) {
-                        self.offer(Scored { item, score }, n, filter);
+                        sel.offer(Scored { item, score }, filter);
                     }
                 }
             }
             None => {
-                for (item, &score) in scores.iter().enumerate() {
-                    self.offer(
-                        Scored {
-                            item: item as u32,
-                            score,
-                        },
-                        n,
-                        filter,
-                    );
+                for (c, chunk) in scores.chunks(SCAN_CHUNK).enumerate() {
+                    let floor = sel.floor;
+                    // No short-circuit, so this vectorizes.
+                    if !chunk.iter().fold(false, |any, &s| any | (s >= floor)) {
+                        continue;
+                    }
+                    for (k, &score) in chunk.iter().enumerate() {
+                        let item = (c * SCAN_CHUNK + k) as u32;
+                        sel.offer(Scored { item, score }, filter);
+                    }
                 }
             }
         }
-        out.extend(self.heap.drain().map(|w| w.0));
-        out.sort_by_key(|s| Worst(*s));
+        if sel.buf.len() > n {
+            sel.cut();
+        }
+        self.buf.sort_unstable_by(best_first);
+        out.extend_from_slice(&self.buf);
         out.dedup_by_key(|s| s.item);
-    }
-
-    #[inline]
-    fn offer(&mut self, cand: Scored, n: usize, filter: &Filter) {
-        if cand.score.is_nan() {
-            return;
-        }
-        if self.heap.len() == n {
-            // Cheap rejection before the (more expensive) filter check.
-            if Worst(cand) >= *self.heap.peek().unwrap() {
-                return;
-            }
-            if !filter.allows(cand.item) {
-                return;
-            }
-            self.heap.pop();
-        } else if !filter.allows(cand.item) {
-            return;
-        }
-        self.heap.push(Worst(cand));
     }
 }
 
@@ -185,6 +236,40 @@ mod tests {
             all.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]));
             all.truncate(n);
             prop_assert_eq!(got.iter().map(|s| s.item).collect::<Vec<_>>(), all);
+        }
+
+        #[test]
+        fn equals_sorted_reference_with_special_values_and_all_filters(
+            codes in proptest::collection::vec(0u8..12, 0..300),
+            n in 0usize..40,
+            seen in proptest::collection::btree_set(0u32..300, 0..30),
+            exclude in proptest::collection::vec(0u32..300, 0..10),
+            candidates in proptest::option::of(proptest::collection::vec(0u32..320, 0..200)),
+        ) {
+            // Ties, signed zeros, infinities and NaN of both signs.
+            let special = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0];
+            let scores: Vec<f32> = codes
+                .iter()
+                .map(|&c| special.get(c as usize).copied().unwrap_or(c as f32 - 8.0))
+                .collect();
+            let seen: Vec<u32> = seen.into_iter().collect();
+            let f = Filter { seen: &seen, exclude: &exclude, candidates: candidates.as_deref() };
+            let got = top_n(&scores, n, &f);
+            let pool: Vec<u32> = match &candidates {
+                Some(c) => c.clone(),
+                None => (0..scores.len() as u32).collect(),
+            };
+            let mut want: Vec<Scored> = pool
+                .into_iter()
+                .filter(|&i| (i as usize) < scores.len() && f.allows(i))
+                .map(|item| Scored { item, score: scores[item as usize] })
+                .filter(|s| !s.score.is_nan())
+                .collect();
+            want.sort_by_key(|s| Worst(*s));
+            want.truncate(n);
+            want.dedup_by_key(|s| s.item);
+            let bits = |v: &[Scored]| v.iter().map(|s| (s.item, s.score.to_bits())).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&got), bits(&want));
         }
     }
 }
