@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=wasm/pkg
-cargo build -p reco-wasm --target wasm32-unknown-unknown --release
-wasm=target/wasm32-unknown-unknown/release/reco_wasm.wasm
+cargo build -p reco-wasm --target wasm32-unknown-unknown --profile wasm-release
+wasm=target/wasm32-unknown-unknown/wasm-release/reco_wasm.wasm
 rm -rf "$out"
 mkdir -p "$out/web" "$out/node"
 wasm-bindgen --target web --out-dir "$out/web" "$wasm"
