@@ -69,6 +69,8 @@ impl Filter<'_> {
 #[derive(Default)]
 pub struct TopN {
     buf: Vec<Scored>,
+    /// The candidate list, sorted and deduplicated.
+    cands: Vec<u32>,
 }
 
 /// Scores checked per step of the branch-free pre-scan of a full score vector.
@@ -149,7 +151,13 @@ impl TopN {
         };
         match filter.candidates {
             Some(cands) => {
-                for &item in cands {
+                // Deduplicate first: a repeated item would otherwise take several of the `n`
+                // slots of a cut and crowd out other candidates.
+                self.cands.clear();
+                self.cands.extend_from_slice(cands);
+                self.cands.sort_unstable();
+                self.cands.dedup();
+                for &item in &self.cands {
                     if let Some(&score) = scores.get(item as usize) {
                         sel.offer(Scored { item, score }, filter);
                     }
@@ -174,7 +182,6 @@ impl TopN {
         }
         self.buf.sort_unstable_by(best_first);
         out.extend_from_slice(&self.buf);
-        out.dedup_by_key(|s| s.item);
     }
 }
 
@@ -217,6 +224,13 @@ mod tests {
         };
         let got: Vec<u32> = top_n(&scores, 5, &f).iter().map(|s| s.item).collect();
         assert_eq!(got, [0, 2]);
+        // A repeated candidate takes one slot, not two.
+        let f = Filter {
+            candidates: Some(&[1, 1, 1, 3, 4]),
+            ..Default::default()
+        };
+        let got: Vec<u32> = top_n(&scores, 2, &f).iter().map(|s| s.item).collect();
+        assert_eq!(got, [1, 3]);
         assert!(top_n(&scores, 0, &Filter::default()).is_empty());
         assert!(top_n(&[f32::NAN], 1, &Filter::default()).is_empty());
     }
@@ -266,8 +280,9 @@ mod tests {
                 .filter(|s| !s.score.is_nan())
                 .collect();
             want.sort_by_key(|s| Worst(*s));
-            want.truncate(n);
+            // A repeated candidate is one item: deduplicate before cutting to n.
             want.dedup_by_key(|s| s.item);
+            want.truncate(n);
             let bits = |v: &[Scored]| v.iter().map(|s| (s.item, s.score.to_bits())).collect::<Vec<_>>();
             prop_assert_eq!(bits(&got), bits(&want));
         }
