@@ -824,6 +824,13 @@ impl AlsModel {
             )));
         }
         let users = match factor_tensor(file, "user_factors")? {
+            // User ids without factors would let a caller score a user the model cannot.
+            None if !file.user_ids.is_empty() => {
+                return Err(RecoError::CorruptModel(format!(
+                    "{} user ids but no `user_factors`",
+                    file.user_ids.len()
+                )))
+            }
             None => Vec::new(),
             Some((n_users, user_dim, users)) => {
                 if user_dim != dim {

@@ -475,6 +475,10 @@ fn wrong_kind_and_inconsistent_files_are_rejected() {
     let mut ids = file.clone();
     ids.item_ids = vec!["a".into()];
     assert!(corrupt(&ids));
+    let mut ids_without_users = file.clone();
+    ids_without_users.tensors.remove("user_factors");
+    ids_without_users.user_ids = vec!["u".into()];
+    assert!(corrupt(&ids_without_users));
     let mut factors = file.clone();
     factors.params["factors"] = serde_json::json!(9);
     assert!(corrupt(&factors));

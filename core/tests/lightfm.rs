@@ -641,6 +641,12 @@ fn model_file_round_trip_and_bad_files() {
         LightFmModel::from_model_file(&nan),
         Err(RecoError::CorruptModel(_))
     ));
+    let mut extra_ids = pf.clone();
+    extra_ids.user_ids = vec!["u".into(); plain.n_users() + 1];
+    assert!(matches!(
+        LightFmModel::from_model_file(&extra_ids),
+        Err(RecoError::CorruptModel(_))
+    ));
     let mut bad_params = pf.clone();
     bad_params.params["factors"] = serde_json::json!(3);
     assert!(matches!(

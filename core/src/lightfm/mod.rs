@@ -641,6 +641,12 @@ impl LightFmModel {
         let user_features = features("user_features", n_uf)?;
         let n_items = item_features.as_ref().map_or(n_if, CsrMatrix::n_rows);
         let n_users = user_features.as_ref().map_or(n_uf, CsrMatrix::n_rows);
+        if !file.user_ids.is_empty() && file.user_ids.len() != n_users {
+            return Err(corrupt(format!(
+                "{} user ids for {n_users} users",
+                file.user_ids.len()
+            )));
+        }
         let item_repr = file.f32("item_representations", &[Some(n_items), Some(k)])?;
         let item_repr_bias = file.f32("item_repr_biases", &[Some(n_items)])?;
         let (user_repr, user_repr_bias) =
