@@ -486,6 +486,8 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn symmetric_matvec(a: &[f32], x: &[f32], y: &mut [f32]) {
         let n = x.len();
+        // `column_block` reads and writes through raw pointers: bounds are checked here.
+        assert!(a.len() >= n * n && y.len() == n, "symmetric_matvec: bad sizes");
         let mut c = 0;
         while c + 64 <= n {
             column_block::<8>(a, x, y, c);
