@@ -364,7 +364,8 @@ impl AppState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbSplit {
     variants: Vec<(String, u32)>,
-    total: u32,
+    /// Sum of the weights (u64: thousands of variants of weight 10⁶ overflow a u32).
+    total: u64,
 }
 
 impl AbSplit {
@@ -390,7 +391,7 @@ impl AbSplit {
         if variants.is_empty() {
             return Err("--ab: no variants (e.g. --ab als=50,lightfm=50)".into());
         }
-        let total = variants.iter().map(|(_, w)| w).sum();
+        let total = variants.iter().map(|&(_, w)| u64::from(w)).sum();
         Ok(AbSplit { variants, total })
     }
 
@@ -406,12 +407,12 @@ impl AbSplit {
             h ^= b as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        let mut slot = (h % self.total as u64) as u32;
+        let mut slot = h % self.total;
         for (name, w) in &self.variants {
-            if slot < *w {
+            if slot < u64::from(*w) {
                 return name;
             }
-            slot -= w;
+            slot -= u64::from(*w);
         }
         &self.variants[0].0
     }
