@@ -101,6 +101,7 @@ pub struct Scratch {
     exclude: Vec<u32>,
     candidates: Vec<u32>,
     seen: Vec<u32>,
+    blocked: Vec<bool>,
 }
 
 /// A trained model with its catalog, ready to answer by external ids.
@@ -289,6 +290,8 @@ impl Recommender {
                 None => unknown.push(id.clone()),
             }
         }
+        s.candidates.sort_unstable();
+        s.candidates.dedup();
     }
 
     /// Top-`n` for a known user id; an unknown id gets the popularity fallback.
@@ -419,7 +422,7 @@ impl Recommender {
         );
         if out.items.len() < n {
             let before = out.items.len();
-            self.fill_from_popularity(n, &filter, out);
+            self.fill_from_popularity(n, &filter, &mut s.blocked, out);
             if out.items.len() > before {
                 out.fallback = if before == 0 {
                     Fallback::Popularity
@@ -436,20 +439,35 @@ impl Recommender {
             exclude: &s.exclude,
             candidates: Self::candidates(opts, &s.candidates),
         };
-        self.fill_from_popularity(n, &filter, out);
+        self.fill_from_popularity(n, &filter, &mut s.blocked, out);
         out.fallback = Fallback::Popularity;
     }
 
     /// Appends the most popular allowed items not yet in `out` until it holds `n`.
-    fn fill_from_popularity(&self, n: usize, filter: &Filter, out: &mut Recommendations) {
+    /// `blocked` is a reusable per-item mask (seen, excluded and already listed items), so the
+    /// fill costs O(items) whatever `n` and the list lengths; `filter.candidates` is sorted.
+    fn fill_from_popularity(
+        &self,
+        n: usize,
+        filter: &Filter,
+        blocked: &mut Vec<bool>,
+        out: &mut Recommendations,
+    ) {
+        blocked.clear();
+        blocked.resize(self.n_items(), false);
+        let listed = out.items.iter().map(|r| r.index);
+        for item in filter.seen.iter().chain(filter.exclude).copied().chain(listed) {
+            if let Some(b) = blocked.get_mut(item as usize) {
+                *b = true;
+            }
+        }
         let is_popularity_model = self.kind == ModelKind::Popularity;
         for &item in &self.popularity_order {
             if out.items.len() >= n {
                 break;
             }
-            let allowed = filter.allows(item)
-                && filter.candidates.is_none_or(|c| c.contains(&item))
-                && !out.items.iter().any(|r| r.index == item);
+            let allowed =
+                !blocked[item as usize] && filter.candidates.is_none_or(|c| c.binary_search(&item).is_ok());
             if allowed {
                 let score = if is_popularity_model {
                     self.popularity[item as usize]

@@ -203,3 +203,31 @@ fn user_knn_partial_fallback_is_flagged_per_item() {
     assert_eq!(flags, [false, true, true]);
     assert!(recs.items[0].score > 0.0 && recs.items[1].score == 0.0);
 }
+
+#[test]
+fn popularity_fill_honours_exclude_and_duplicate_candidates() {
+    let r = als();
+    let mut s = Scratch::default();
+    // Unknown user → the whole list comes from the popularity fill.
+    let opts = RecommendOptions {
+        exclude: vec!["a0".into()],
+        candidates: Some(vec![
+            "b3".into(),
+            "a0".into(),
+            "b3".into(),
+            "a2".into(),
+            "b3".into(),
+        ]),
+        ..Default::default()
+    };
+    let recs = r.recommend_user("nobody", 3, &opts, &mut s).unwrap();
+    assert_eq!(recs.fallback, Fallback::Popularity);
+    let mut got = ids(&r, &recs);
+    got.sort();
+    assert_eq!(got, ["a2", "b3"]);
+    // A basket's own items are blocked in the fill too.
+    let recs = r
+        .recommend_items(&["zz".into()], 50, &RecommendOptions::default(), &mut s)
+        .unwrap();
+    assert_eq!(recs.items.len(), r.n_items());
+}
