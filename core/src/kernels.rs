@@ -662,9 +662,10 @@ mod simd128 {
 
     #[inline]
     fn load(s: &[f32], k: usize) -> v128 {
-        debug_assert!(k + 4 <= s.len());
-        // SAFETY: callers only pass `k + 4 <= s.len()`; v128_load has no alignment requirement.
-        unsafe { v128_load(s.as_ptr().add(k) as *const v128) }
+        let lanes = &s[k..k + 4];
+        // SAFETY: `lanes` is exactly 4 f32 (16 bytes) in bounds; v128_load has no alignment
+        // requirement.
+        unsafe { v128_load(lanes.as_ptr() as *const v128) }
     }
 
     #[inline]
