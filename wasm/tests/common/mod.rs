@@ -200,3 +200,16 @@ pub fn bad_files_are_errors() {
     future[at + key.len() - 2] = b'7';
     assert!(err(&future).contains("format version 7"), "{}", err(&future));
 }
+
+/// Declares one `#[wasm_bindgen_test]` per shared check, so the Node and the browser binaries
+/// run the same list.
+macro_rules! package_tests {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            fn $check() {
+                common::$check();
+            }
+        )*
+    };
+}
