@@ -14,6 +14,8 @@ rustup target add wasm32v1-none wasm32-unknown-unknown >/dev/null
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The simd128 kernels and the bindings as the package compiles them.
+cargo clippy -p reco-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "reco-core builds without std (wasm32v1-none)"
 cargo build -p reco-core --no-default-features --target wasm32v1-none

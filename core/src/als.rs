@@ -654,6 +654,8 @@ pub struct AlsModel {
     item_gram: Vec<f32>,
     /// `‖y_i‖` per item.
     item_norms: Vec<f32>,
+    /// The item factors as this target's matvec kernel reads them fastest.
+    item_layout: kernels::MatvecLayout,
 }
 
 impl AlsModel {
@@ -697,7 +699,9 @@ impl AlsModel {
             .chunks(dim)
             .map(|y| libm::sqrtf(kernels::squared_norm(y)))
             .collect();
+        let item_layout = kernels::MatvecLayout::new(&items, dim);
         AlsModel {
+            item_layout,
             n_users: users.len() / dim,
             n_items: items.len() / dim,
             params,
@@ -881,13 +885,14 @@ impl ItemScorer for AlsModel {
 
     /// `out[i] = y_i · x_u`.
     fn score_user(&self, user: u32, out: &mut [f32]) {
-        kernels::matvec(&self.item_factors, self.user_factors(user as usize), out);
+        self.item_layout
+            .matvec(&self.item_factors, self.user_factors(user as usize), out);
     }
 
     /// `out[i] = y_i · fold_in(items)`.
     fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
         let x = self.fold_in(items)?;
-        kernels::matvec(&self.item_factors, &x, out);
+        self.item_layout.matvec(&self.item_factors, &x, out);
         Ok(())
     }
 
@@ -906,7 +911,8 @@ impl ItemScorer for AlsModel {
             out.fill(f32::NEG_INFINITY);
             return Ok(());
         }
-        kernels::matvec(&self.item_factors, self.item_factors(i), out);
+        self.item_layout
+            .matvec(&self.item_factors, self.item_factors(i), out);
         for (score, &norm) in out.iter_mut().zip(&self.item_norms) {
             *score = if norm == 0.0 {
                 f32::NEG_INFINITY

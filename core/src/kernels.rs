@@ -119,6 +119,49 @@ pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
     dispatch!(matvec(a, x, out))
 }
 
+/// A cache for many [`matvec`] calls against one matrix (item factors at serving time), in the
+/// layout this target's kernel reads fastest.
+///
+/// On wasm32 with simd128 it holds a copy of the rows in panels of 8: for every 4-column chunk,
+/// the 8 rows' chunks side by side, so the kernel loads at constant offsets from one pointer.
+/// V8 compiles the row-major kernel's per-row address arithmetic into extra instructions; the
+/// panels make 3,659 × 64 scoring ~25% faster in Chromium (22 → 16 µs), at the cost of a
+/// second copy of the matrix. Elsewhere it is empty and [`MatvecLayout::matvec`] is [`matvec`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MatvecLayout {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    panels: alloc::vec::Vec<f32>,
+}
+
+impl MatvecLayout {
+    /// The cache for the row-major matrix `a` with `cols` columns.
+    pub fn new(a: &[f32], cols: usize) -> MatvecLayout {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            MatvecLayout {
+                panels: simd128::pack_panels(a, cols),
+            }
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            let _ = (a, cols);
+            MatvecLayout {}
+        }
+    }
+
+    /// [`matvec`]`(a, x, out)`, where `a` is the matrix this cache was built from.
+    #[inline]
+    pub fn matvec(&self, a: &[f32], x: &[f32], out: &mut [f32]) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            assert!(a.len() >= out.len() * x.len(), "matvec: matrix too small");
+            simd128::matvec_panels(&self.panels, a, x, out)
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        matvec(a, x, out)
+    }
+}
+
 /// `y = A·x` for a symmetric `n × n` matrix `A` (row-major, `n = x.len() = y.len()`), such as
 /// a Gram matrix YᵀY. Panics if `a` holds fewer than `n²` values or `y.len() != n`.
 #[inline]
@@ -658,6 +701,7 @@ mod avx2 {
 /// wasm `simd128` kernels (4 lanes; wasm has no fused multiply-add in simd128).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
+    use alloc::vec::Vec;
     use core::arch::wasm32::*;
 
     #[inline]
@@ -813,6 +857,58 @@ mod simd128 {
             out[i] = dot(row(i), x);
             i += 1;
         }
+    }
+
+    /// Rows of the row-major `a` (`cols` columns) in panels of [`PANEL_ROWS`]: panel `p`, chunk
+    /// `c` holds rows `8p..8p + 8`, columns `4c..4c + 4`, row after row. Rows past the last
+    /// full panel stay in `a` only. Empty when `cols` is not a multiple of 4.
+    pub fn pack_panels(a: &[f32], cols: usize) -> Vec<f32> {
+        if cols == 0 || !cols.is_multiple_of(4) {
+            return Vec::new();
+        }
+        let full_rows = a.len() / cols / PANEL_ROWS * PANEL_ROWS;
+        let mut panels = Vec::with_capacity(full_rows * cols);
+        for block in a[..full_rows * cols].chunks_exact(PANEL_ROWS * cols) {
+            for c in (0..cols).step_by(4) {
+                for row in block.chunks_exact(cols) {
+                    panels.extend_from_slice(&row[c..c + 4]);
+                }
+            }
+        }
+        panels
+    }
+
+    /// Rows per panel of [`pack_panels`].
+    const PANEL_ROWS: usize = 8;
+
+    /// `matvec` reading full panels from `panels` (built by [`pack_panels`] from `a`) and the
+    /// remaining rows from `a`. Falls back to the row-major kernel if the sizes do not match.
+    pub fn matvec_panels(panels: &[f32], a: &[f32], x: &[f32], out: &mut [f32]) {
+        let cols = x.len();
+        let panel_len = PANEL_ROWS * cols;
+        if cols == 0
+            || !cols.is_multiple_of(4)
+            || !panels.len().is_multiple_of(panel_len)
+            || panels.len() > out.len() * cols
+        {
+            return matvec(a, x, out);
+        }
+        let done = panels.len() / cols;
+        for (panel, o) in panels
+            .chunks_exact(panel_len)
+            .zip(out.chunks_exact_mut(PANEL_ROWS))
+        {
+            let mut acc = [f32x4_splat(0.0); PANEL_ROWS];
+            for (chunk, xc) in panel.chunks_exact(4 * PANEL_ROWS).zip(x.chunks_exact(4)) {
+                let vx = load(xc, 0);
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    *acc_r = f32x4_add(*acc_r, f32x4_mul(load(chunk, 4 * r), vx));
+                }
+            }
+            store(o, 0, horizontal_sums4(acc[0], acc[1], acc[2], acc[3]));
+            store(o, 4, horizontal_sums4(acc[4], acc[5], acc[6], acc[7]));
+        }
+        matvec(&a[done * cols..], x, &mut out[done..]);
     }
 
     /// `y[c..c + 4·W] = Σ_j x[j]·a[j, c..c + 4·W]` with W accumulators.

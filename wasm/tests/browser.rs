@@ -6,6 +6,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 package_tests!(
     uses_simd128,
     basket_matches_the_facade,
+    user_scores_are_factor_dot_products,
     users_and_fallback,
     options_and_unknown_ids,
     catalog,

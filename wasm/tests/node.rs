@@ -6,6 +6,7 @@ mod common;
 package_tests!(
     uses_simd128,
     basket_matches_the_facade,
+    user_scores_are_factor_dot_products,
     users_and_fallback,
     options_and_unknown_ids,
     catalog,

@@ -2,7 +2,7 @@
 //! Rust API compiled to wasm (simd128) against a small ALS model built here with reco-core.
 use js_sys::{Array, Float32Array, Reflect, Uint32Array};
 use reco_core::als::{AlsModel, AlsParams};
-use reco_core::model_file::Precision;
+use reco_core::model_file::{ModelFile, Precision};
 use reco_core::recommender::{self as core_rec, attach_catalog, RecommendOptions, Scratch};
 use reco_core::InteractionsBuilder;
 use reco_wasm::{simd_backend, Recommender};
@@ -94,6 +94,37 @@ pub fn basket_matches_the_facade() {
     let scores = get(&typed, "scores").unchecked_into::<Float32Array>().to_vec();
     assert_eq!(idx, want.items.iter().map(|r| r.index).collect::<Vec<_>>());
     assert_eq!(scores, want.items.iter().map(|r| r.score).collect::<Vec<_>>());
+}
+
+/// Every score of a known user is the dot product of its factors with the item's, read straight
+/// from the file (45 items × 8 factors: 5 full 8-row panels of the wasm matvec, then 5 rows).
+pub fn user_scores_are_factor_dot_products() {
+    let bytes = model_bytes();
+    let file = ModelFile::from_bytes(&bytes).unwrap();
+    let items = file.f32("item_factors", &[None, Some(8)]).unwrap();
+    let users = file.f32("user_factors", &[None, Some(8)]).unwrap();
+    let mut rec = Recommender::from_bytes(&bytes).map_err(message).unwrap();
+    let n_items = rec.item_count();
+    assert_eq!(n_items, 45);
+    for (row, user) in rec.user_ids().iter().enumerate().step_by(7) {
+        let got: JsValue = rec
+            .recommend_typed(user, n_items as f64, options(r#"{"includeSeen": true}"#))
+            .map_err(message)
+            .unwrap()
+            .into();
+        let idx = get(&got, "indices").unchecked_into::<Uint32Array>().to_vec();
+        let scores = get(&got, "scores").unchecked_into::<Float32Array>().to_vec();
+        assert_eq!(idx.len(), n_items);
+        let x = &users[row * 8..row * 8 + 8];
+        for (&i, &score) in idx.iter().zip(&scores) {
+            let y = &items[i as usize * 8..i as usize * 8 + 8];
+            let want: f64 = x.iter().zip(y).map(|(&p, &q)| p as f64 * q as f64).sum();
+            assert!(
+                (score as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "user {user} item {i}: {score} vs {want}"
+            );
+        }
+    }
 }
 
 /// Known users get personal lists without their own items; unknown ones get popularity.
