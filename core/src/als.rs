@@ -51,7 +51,7 @@ use crate::kernels;
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind, Tensor};
 use crate::rng::Rng;
-use crate::scorer::ItemScorer;
+use crate::scorer::{check_basket, merge_repeated, ItemScorer};
 
 #[cfg(feature = "std")]
 use rayon::prelude::*;
@@ -752,29 +752,9 @@ impl AlsModel {
     /// Fails with [`RecoError::UnknownItem`] for an item index `>= n_items()` and
     /// [`RecoError::InvalidData`] for a non-finite weight.
     pub fn fold_in(&self, items: &[(u32, f32)]) -> Result<Vec<f32>> {
-        let mut basket: Vec<(u32, f32)> = Vec::with_capacity(items.len());
-        for &(item, w) in items {
-            if item as usize >= self.n_items {
-                return Err(RecoError::UnknownItem(format!(
-                    "{item} (the model has {} items)",
-                    self.n_items
-                )));
-            }
-            if !w.is_finite() {
-                return Err(RecoError::InvalidData(format!(
-                    "weight {w} of item {item} is not finite"
-                )));
-            }
-            basket.push((item, w));
-        }
-        basket.sort_by_key(|&(item, _)| item);
-        basket.dedup_by(|next, kept| {
-            let same = next.0 == kept.0;
-            if same {
-                kept.1 += next.1;
-            }
-            same
-        });
+        check_basket(items, self.n_items)?;
+        let mut basket = items.to_vec();
+        merge_repeated(&mut basket);
         let (indices, weights): (Vec<u32>, Vec<f32>) = basket.into_iter().unzip();
         let dim = self.factors();
         let solver = RowSolver {

@@ -49,7 +49,7 @@ use core::cmp::Ordering;
 use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
-use crate::scorer::ItemScorer;
+use crate::scorer::{check_basket, merge_repeated, ItemScorer};
 use crate::topn::Filter;
 
 /// Default number of neighbours (users for user-KNN, items for item-KNN).
@@ -155,38 +155,12 @@ fn training_summary(train: &CsrMatrix) -> serde_json::Value {
     })
 }
 
-/// Fails on a basket item out of range or a non-finite weight.
-fn check_basket(basket: &[(u32, f32)], n_items: usize) -> Result<()> {
-    for &(item, w) in basket {
-        if item as usize >= n_items {
-            return Err(RecoError::UnknownItem(format!(
-                "{item} (the model has {n_items} items)"
-            )));
-        }
-        if !w.is_finite() {
-            return Err(RecoError::InvalidData(format!(
-                "basket weight {w} of item {item} is not finite"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Checks a basket ([`check_basket`]) and merges it into `out`, sorted by item with duplicate
-/// items summed.
+/// Checks a basket and merges it into `out`, sorted by item with repeated items summed.
 fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>) -> Result<()> {
     check_basket(basket, n_items)?;
     out.clear();
     out.extend_from_slice(basket);
-    out.sort_unstable_by_key(|&(i, _)| i);
-    out.dedup_by(|later, kept| {
-        if later.0 == kept.0 {
-            kept.1 += later.1;
-            true
-        } else {
-            false
-        }
-    });
+    merge_repeated(out);
     Ok(())
 }
 

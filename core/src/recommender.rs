@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::error::{RecoError, Result};
 use crate::matrix::{CsrMatrix, IdMap, Interactions};
 use crate::model_file::{ModelFile, ModelKind};
-use crate::scorer::ItemScorer;
+use crate::scorer::{merge_repeated, ItemScorer};
 use crate::topn::{Filter, Scored, TopN};
 
 /// The largest `n` a caller may ask for.
@@ -339,14 +339,7 @@ impl Recommender {
                 None => out.unknown_items.push(id.clone()),
             }
         }
-        s.basket.sort_by_key(|&(i, _)| i);
-        s.basket.dedup_by(|a, b| {
-            let same = a.0 == b.0;
-            if same {
-                b.1 += a.1;
-            }
-            same
-        });
+        merge_repeated(&mut s.basket);
         self.resolve_options(opts, s, &mut out.unknown_items);
         s.seen.clear();
         if !opts.include_seen {

@@ -1,5 +1,9 @@
-//! The scoring interface every model implements; [`crate::recommender`] builds on it.
-use crate::error::Result;
+//! The scoring interface every model implements; [`crate::recommender`] builds on it, and the
+//! basket checks the models share.
+use alloc::format;
+use alloc::vec::Vec;
+
+use crate::error::{RecoError, Result};
 
 /// Dense scoring of the whole catalog, the one thing a model must do to be served.
 ///
@@ -24,5 +28,55 @@ pub trait ItemScorer {
     /// popularity instead (user-KNN's fallback). Factor models return false.
     fn needs_fallback_below_zero(&self) -> bool {
         false
+    }
+}
+
+/// Fails with [`RecoError::UnknownItem`] for a basket item `>= n_items` and
+/// [`RecoError::InvalidData`] for a non-finite weight.
+pub(crate) fn check_basket(basket: &[(u32, f32)], n_items: usize) -> Result<()> {
+    for &(item, w) in basket {
+        if item as usize >= n_items {
+            return Err(RecoError::UnknownItem(format!(
+                "{item} (the model has {n_items} items)"
+            )));
+        }
+        if !w.is_finite() {
+            return Err(RecoError::InvalidData(format!(
+                "basket weight {w} of item {item} is not finite"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Sorts a basket by item and sums the weights of repeated items, as repeated interactions
+/// are summed in training data.
+pub(crate) fn merge_repeated(basket: &mut Vec<(u32, f32)>) {
+    basket.sort_unstable_by_key(|&(item, _)| item);
+    basket.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baskets_are_checked_and_merged() {
+        assert!(
+            matches!(check_basket(&[(0, 1.0), (3, 1.0)], 3), Err(RecoError::UnknownItem(m)) if m.contains("3 (the model has 3 items)"))
+        );
+        assert!(
+            matches!(check_basket(&[(1, f32::NAN)], 3), Err(RecoError::InvalidData(m)) if m.contains("not finite"))
+        );
+        assert!(check_basket(&[(2, -1.0), (0, 0.0)], 3).is_ok());
+        let mut basket = vec![(2, 1.0), (0, 0.5), (2, 2.0), (1, 1.0), (0, 0.25)];
+        merge_repeated(&mut basket);
+        assert_eq!(basket, vec![(0, 0.75), (1, 1.0), (2, 3.0)]);
     }
 }

@@ -79,7 +79,7 @@ use crate::kernels::dot;
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
 use crate::rng::Rng;
-use crate::scorer::ItemScorer;
+use crate::scorer::{check_basket, merge_repeated, ItemScorer};
 
 mod params;
 mod train;
@@ -497,28 +497,9 @@ impl LightFmModel {
     pub fn fold_in(&self, items: &[(u32, f32)]) -> Result<Vec<f32>> {
         let k = self.params.factors;
         let n_items = self.n_items;
-        let mut pos: Vec<(u32, f32)> = Vec::with_capacity(items.len());
-        for &(i, w) in items {
-            if i as usize >= n_items {
-                return Err(RecoError::UnknownItem(format!(
-                    "index {i} (model has {n_items} items)"
-                )));
-            }
-            if !w.is_finite() {
-                return Err(RecoError::InvalidData(format!(
-                    "weight {w} of item {i} is not finite"
-                )));
-            }
-            pos.push((i, w));
-        }
-        pos.sort_by_key(|p| p.0);
-        pos.dedup_by(|a, b| {
-            let same = a.0 == b.0;
-            if same {
-                b.1 += a.1;
-            }
-            same
-        });
+        check_basket(items, n_items)?;
+        let mut pos = items.to_vec();
+        merge_repeated(&mut pos);
         let ids: Vec<u32> = pos.iter().map(|p| p.0).collect();
         let mut user = vec![0f32; k];
         let pos: Vec<(u32, f32)> = pos.into_iter().filter(|p| p.1 > 0.0).collect();
