@@ -1,12 +1,12 @@
 //! Native side of the web benchmarks (scripts/test-web.sh).
 //!
 //! ```text
-//! cargo run --release -p reco-server --example web_fixture -- bench MODEL ITEM,ITEM,...
+//! cargo run --release -p reco-server --example web_fixture -- bench MODEL ITEM,ITEM,... [ROUNDS]
 //! cargo run --release -p reco-server --example web_fixture -- f16-ndcg [FEATURES_DIR]
 //! ```
 //! `bench` prints the time of fold-in + top-10 for the basket (the call the browser demo makes)
-//! as JSON `{"native_ms": …}`: the fastest of 5 rounds, each the median of 20 batches of 100
-//! calls, after 100 warm-up calls. `f16-ndcg` prints NDCG@10 of an ALS
+//! as JSON `{"native_ms": …}`: the fastest of ROUNDS rounds (default 5), each the median of 20
+//! batches of 100 calls, after 100 warm-up calls. `f16-ndcg` prints NDCG@10 of an ALS
 //! model (default hyperparameters) on an 80/20 holdout split of the `reco ingest` features,
 //! loaded from its f32 and from its f16 model file.
 use std::path::Path;
@@ -23,13 +23,12 @@ use serde_json::json;
 /// The timing protocol the browser side of `web/tests/e2e.test.mjs` uses too: rounds of
 /// batches of calls; a round's time is its median batch per call; the result is the fastest
 /// round (the least disturbed by other work on the machine).
-const ROUNDS: usize = 5;
 const BATCHES: usize = 20;
 const CALLS: usize = 100;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn bench(model: &str, basket: &str) -> Res<()> {
+fn bench(model: &str, basket: &str, rounds: usize) -> Res<()> {
     let rec = Recommender::from_bytes(&std::fs::read(model)?)?;
     let basket: Vec<String> = basket.split(',').map(String::from).collect();
     let (opts, mut s) = (RecommendOptions::default(), Scratch::default());
@@ -37,8 +36,8 @@ fn bench(model: &str, basket: &str) -> Res<()> {
     for _ in 0..CALLS {
         call()?;
     }
-    let mut rounds = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
+    let mut round_ms = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
         let mut batches = Vec::with_capacity(BATCHES);
         for _ in 0..BATCHES {
             let t = Instant::now();
@@ -48,12 +47,12 @@ fn bench(model: &str, basket: &str) -> Res<()> {
             batches.push(t.elapsed().as_secs_f64() * 1e3 / CALLS as f64);
         }
         batches.sort_by(f64::total_cmp);
-        rounds.push(batches[BATCHES / 2]);
+        round_ms.push(batches[BATCHES / 2]);
     }
-    let best = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = round_ms.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
         "{}",
-        json!({"native_ms": best, "rounds_ms": rounds, "basket": basket})
+        json!({"native_ms": best, "rounds_ms": round_ms, "basket": basket})
     );
     Ok(())
 }
@@ -81,8 +80,12 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_string());
     match args.first().map(String::as_str) {
-        Some("bench") if args.len() == 3 => bench(&args[1], &args[2]),
+        Some("bench") if args.len() == 3 || args.len() == 4 => {
+            let rounds = arg(3, "5").parse().ok().filter(|&r: &usize| r > 0);
+            let rounds = rounds.ok_or("ROUNDS must be a positive integer")?;
+            bench(&args[1], &args[2], rounds)
+        }
         Some("f16-ndcg") => f16_ndcg(&arg(1, "data/features")),
-        _ => Err("usage: web_fixture bench MODEL ITEM,ITEM,... | f16-ndcg [FEATURES]".into()),
+        _ => Err("usage: web_fixture bench MODEL ITEM,ITEM,... [ROUNDS] | f16-ndcg [FEATURES]".into()),
     }
 }
