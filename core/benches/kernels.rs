@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use reco_core::als::{update_factors, AlsModel, AlsParams};
 use reco_core::model_file::{ModelFile, ModelKind};
 use reco_core::rng::Rng;
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{Filter, TopN};
 use reco_core::{kernels, CsrMatrix};
 
@@ -108,7 +108,7 @@ fn benches(c: &mut Criterion) {
     };
     c.bench_function(&format!("score {CATALOG}x{FACTORS} + top10"), |bench| {
         bench.iter(|| {
-            model.score_user(black_box(0), &mut scores);
+            model.score_user(black_box(0), &mut scores, &mut ScoreScratch::default());
             top.select(&scores, 10, &filter, &mut out);
             out.len()
         })

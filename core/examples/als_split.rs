@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use reco_core::als::{AlsModel, AlsParams};
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{Filter, TopN};
 use reco_core::{kernels, CsrMatrix};
 
@@ -57,7 +57,7 @@ fn ndcg_at_k(model: &AlsModel, train: &CsrMatrix, test: &CsrMatrix) -> f64 {
             continue;
         }
         users += 1;
-        model.score_user(u as u32, &mut scores);
+        model.score_user(u as u32, &mut scores, &mut ScoreScratch::default());
         let filter = Filter {
             seen: train.row(u).0,
             ..Filter::default()

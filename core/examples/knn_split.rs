@@ -25,7 +25,7 @@ mod run {
 
     use reco_core::knn::{ItemKnnModel, ItemKnnParams, KnnScratch, UserKnnModel, UserKnnParams};
     use reco_core::rng::Rng;
-    use reco_core::scorer::ItemScorer;
+    use reco_core::scorer::{ItemScorer, ScoreScratch};
     use reco_core::topn::{Filter, Scored, TopN};
     use reco_core::CsrMatrix;
 
@@ -170,7 +170,7 @@ mod run {
         let t = Instant::now();
         let mut item_ndcg = 0.0;
         for &u in &eval_users {
-            item_model.score_user(u, &mut scores);
+            item_model.score_user(u, &mut scores, &mut ScoreScratch::default());
             let f = Filter {
                 seen: train.row(u as usize).0,
                 ..Filter::default()

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use reco_core::lightfm::{fit, LightFmParams};
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{top_n, Filter};
 use reco_core::CsrMatrix;
 
@@ -139,12 +139,14 @@ fn main() {
             seen,
             ..Default::default()
         };
-        model.score_user(u as u32, &mut scores);
+        model.score_user(u as u32, &mut scores, &mut ScoreScratch::default());
         let top: Vec<u32> = top_n(&scores, 10, &filter).iter().map(|s| s.item).collect();
         total += ndcg(&top, test_items);
         if fold && !seen.is_empty() {
             let basket: Vec<(u32, f32)> = seen.iter().map(|&i| (i, 1.0)).collect();
-            model.score_items(&basket, &mut scores).unwrap();
+            model
+                .score_items(&basket, &mut scores, &mut ScoreScratch::default())
+                .unwrap();
             let ftop: Vec<u32> = top_n(&scores, 10, &filter).iter().map(|s| s.item).collect();
             total_fold += ndcg(&ftop, test_items);
             overlap += ftop.iter().filter(|i| top.contains(i)).count() as f64 / 10.0;

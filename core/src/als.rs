@@ -51,7 +51,7 @@ use crate::kernels;
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind, Tensor};
 use crate::rng::Rng;
-use crate::scorer::{check_basket, merge_repeated, ItemScorer};
+use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
 
 #[cfg(feature = "std")]
 use rayon::prelude::*;
@@ -292,6 +292,7 @@ impl Confidence {
 }
 
 /// Per-thread buffers for one row solve (allocated once per rayon task, never per row).
+#[derive(Debug, Clone, Default)]
 struct Scratch {
     /// CG residual, search direction and `A·p`; or the right-hand side for Cholesky.
     residual: Vec<f32>,
@@ -305,19 +306,35 @@ struct Scratch {
 
 impl Scratch {
     fn new(dim: usize, solver: AlsSolver) -> Scratch {
+        let mut s = Scratch::default();
+        s.prepare(dim, solver);
+        s
+    }
+
+    /// Sizes the buffers for `dim` factors and `solver` (contents are overwritten by a solve).
+    fn prepare(&mut self, dim: usize, solver: AlsSolver) {
         let (vec_len, mat_len) = match solver {
             AlsSolver::ConjugateGradient { .. } => (dim, 0),
             AlsSolver::Cholesky => (dim, dim * dim),
         };
-        Scratch {
-            residual: vec![0.0; vec_len],
-            direction: vec![0.0; vec_len],
-            product: vec![0.0; vec_len],
-            normal: vec![0.0; mat_len],
-            factor: vec![0.0; mat_len],
-            rhs: vec![0.0; if mat_len > 0 { dim } else { 0 }],
-        }
+        self.residual.resize(vec_len, 0.0);
+        self.direction.resize(vec_len, 0.0);
+        self.product.resize(vec_len, 0.0);
+        self.normal.resize(mat_len, 0.0);
+        self.factor.resize(mat_len, 0.0);
+        self.rhs.resize(if mat_len > 0 { dim } else { 0 }, 0.0);
     }
+}
+
+/// Buffers of [`AlsModel::fold_in_with`], reused between calls so that a warm fold-in does not
+/// allocate.
+#[derive(Debug, Clone, Default)]
+pub struct FoldInScratch {
+    basket: Vec<(u32, f32)>,
+    items: Vec<u32>,
+    weights: Vec<f32>,
+    user: Vec<f32>,
+    solve: Scratch,
 }
 
 /// The shared data of one half-iteration: the fixed side's factors and their Gram matrix.
@@ -752,10 +769,31 @@ impl AlsModel {
     /// Fails with [`RecoError::UnknownItem`] for an item index `>= n_items()` and
     /// [`RecoError::InvalidData`] for a non-finite weight.
     pub fn fold_in(&self, items: &[(u32, f32)]) -> Result<Vec<f32>> {
+        self.fold_in_with(items, &mut FoldInScratch::default())
+            .map(<[f32]>::to_vec)
+    }
+
+    /// [`AlsModel::fold_in`] into reusable buffers: returns the user vector, held in `scratch`.
+    pub fn fold_in_with<'s>(
+        &self,
+        items: &[(u32, f32)],
+        scratch: &'s mut FoldInScratch,
+    ) -> Result<&'s [f32]> {
         check_basket(items, self.n_items)?;
-        let mut basket = items.to_vec();
-        merge_repeated(&mut basket);
-        let (indices, weights): (Vec<u32>, Vec<f32>) = basket.into_iter().unzip();
+        let FoldInScratch {
+            basket,
+            items: indices,
+            weights,
+            user,
+            solve,
+        } = scratch;
+        basket.clear();
+        basket.extend_from_slice(items);
+        merge_repeated(basket);
+        indices.clear();
+        indices.extend(basket.iter().map(|&(item, _)| item));
+        weights.clear();
+        weights.extend(basket.iter().map(|&(_, w)| w));
         let dim = self.factors();
         let solver = RowSolver {
             fixed: &self.item_factors,
@@ -766,10 +804,11 @@ impl AlsModel {
                 alpha: self.params.alpha,
             },
         };
-        let mut x = vec![0f32; dim];
-        let mut scratch = Scratch::new(dim, AlsSolver::Cholesky);
-        solver.solve(AlsSolver::Cholesky, &indices, &weights, &mut x, &mut scratch)?;
-        Ok(x)
+        user.clear();
+        user.resize(dim, 0.0);
+        solve.prepare(dim, AlsSolver::Cholesky);
+        solver.solve(AlsSolver::Cholesky, indices, weights, user, solve)?;
+        Ok(user)
     }
 
     /// The model as a file of kind [`ModelKind::Als`]: tensors `user_factors`
@@ -864,21 +903,21 @@ impl ItemScorer for AlsModel {
     }
 
     /// `out[i] = y_i · x_u`.
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32], _scratch: &mut ScoreScratch) {
         self.item_layout
             .matvec(&self.item_factors, self.user_factors(user as usize), out);
     }
 
     /// `out[i] = y_i · fold_in(items)`.
-    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
-        let x = self.fold_in(items)?;
-        self.item_layout.matvec(&self.item_factors, &x, out);
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
+        let x = self.fold_in_with(items, &mut scratch.als)?;
+        self.item_layout.matvec(&self.item_factors, x, out);
         Ok(())
     }
 
     /// Cosine similarity of item factors. Items whose factors are all zero (no training
     /// interactions) score `-inf`, and so does every item when `item` itself is such an item.
-    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
+    fn similar_to(&self, item: u32, out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         let i = item as usize;
         if i >= self.n_items {
             return Err(RecoError::UnknownItem(format!(

@@ -35,7 +35,7 @@ use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 use crate::popularity::{item_user_counts, ranking};
 use crate::rng::Rng;
-use crate::scorer::ItemScorer;
+use crate::scorer::{ItemScorer, ScoreScratch};
 use crate::topn::{Filter, Scored, TopN};
 
 // ----------------------------------------------------------------------------- splits
@@ -293,6 +293,7 @@ pub fn fill_from_popularity(
 /// Per-thread buffers for scoring and selecting one user's list.
 struct Scratch {
     scores: Vec<f32>,
+    scorer: ScoreScratch,
     topn: TopN,
     list: Vec<Scored>,
     negatives: Vec<f32>,
@@ -302,6 +303,7 @@ impl Scratch {
     fn new(n_items: usize) -> Self {
         Scratch {
             scores: vec![0.0; n_items],
+            scorer: ScoreScratch::default(),
             topn: TopN::new(),
             list: Vec::new(),
             negatives: Vec::new(),
@@ -318,7 +320,7 @@ impl Scratch {
         n: usize,
         popularity_order: Option<&[u32]>,
     ) {
-        scorer.score_user(user, &mut self.scores);
+        scorer.score_user(user, &mut self.scores, &mut self.scorer);
         let filter = Filter {
             seen,
             ..Default::default()

@@ -49,7 +49,7 @@ use core::cmp::Ordering;
 use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
-use crate::scorer::{check_basket, merge_repeated, ItemScorer};
+use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
 use crate::topn::Filter;
 
 /// Default number of neighbours (users for user-KNN, items for item-KNN).
@@ -233,25 +233,6 @@ impl KnnScratch {
     /// Empty buffers.
     pub fn new() -> Self {
         Self::default()
-    }
-}
-
-/// Runs `f` with a scratch buffer: a thread-local one under `std`, a fresh one otherwise.
-fn with_scratch<R>(f: impl FnOnce(&mut KnnScratch) -> R) -> R {
-    #[cfg(feature = "std")]
-    {
-        std::thread_local! {
-            static SCRATCH: core::cell::RefCell<KnnScratch> =
-                core::cell::RefCell::new(KnnScratch::new());
-        }
-        SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => f(&mut s),
-            Err(_) => f(&mut KnnScratch::new()),
-        })
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        f(&mut KnnScratch::new())
     }
 }
 
@@ -669,31 +650,28 @@ impl ItemScorer for UserKnnModel {
         self.train.n_cols()
     }
 
-    fn score_user(&self, user: u32, out: &mut [f32]) {
-        with_scratch(|s| self.score_into(Query::User(user), out, s));
+    fn score_user(&self, user: u32, out: &mut [f32], scratch: &mut ScoreScratch) {
+        self.score_into(Query::User(user), out, &mut scratch.knn);
     }
 
-    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
-        with_scratch(|s| {
-            let mut merged = core::mem::take(&mut s.basket);
-            let result = merge_basket(items, self.n_items(), &mut merged)
-                .map(|()| self.score_into(Query::Basket(&merged), out, s));
-            s.basket = merged;
-            result
-        })
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
+        let s = &mut scratch.knn;
+        let mut merged = core::mem::take(&mut s.basket);
+        let result = merge_basket(items, self.n_items(), &mut merged)
+            .map(|()| self.score_into(Query::Basket(&merged), out, s));
+        s.basket = merged;
+        result
     }
 
-    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
-        with_scratch(|s| {
-            item_cosines(
-                &self.train,
-                &self.item_users,
-                &self.item_n2,
-                item,
-                out,
-                &mut s.items,
-            )
-        })
+    fn similar_to(&self, item: u32, out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
+        item_cosines(
+            &self.train,
+            &self.item_users,
+            &self.item_n2,
+            item,
+            out,
+            &mut scratch.knn.items,
+        )
     }
 
     fn needs_fallback_below_zero(&self) -> bool {
@@ -853,19 +831,19 @@ impl ItemScorer for ItemKnnModel {
         self.neighbors.n_rows()
     }
 
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32], _scratch: &mut ScoreScratch) {
         let (cols, vals) = self.train.row(user as usize);
         self.score_row(cols.iter().copied().zip(vals.iter().copied()), out);
     }
 
     /// Duplicate items simply add up (the score is linear in the basket).
-    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         check_basket(items, self.n_items())?;
         self.score_row(items.iter().copied(), out);
         Ok(())
     }
 
-    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
+    fn similar_to(&self, item: u32, out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         let n = self.n_items();
         if item as usize >= n {
             return Err(RecoError::UnknownItem(format!(

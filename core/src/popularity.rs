@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
-use crate::scorer::ItemScorer;
+use crate::scorer::{ItemScorer, ScoreScratch};
 
 /// Name of the popularity tensor in a model file.
 const TENSOR: &str = "popularity";
@@ -103,18 +103,18 @@ impl ItemScorer for PopularityModel {
     }
 
     /// Every user gets the popularity scores.
-    fn score_user(&self, _user: u32, out: &mut [f32]) {
+    fn score_user(&self, _user: u32, out: &mut [f32], _scratch: &mut ScoreScratch) {
         out.copy_from_slice(&self.scores);
     }
 
     /// Every basket gets the popularity scores.
-    fn score_items(&self, _items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
+    fn score_items(&self, _items: &[(u32, f32)], out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         out.copy_from_slice(&self.scores);
         Ok(())
     }
 
     /// Always [`RecoError::Unsupported`]: popularity has no notion of item similarity.
-    fn similar_to(&self, _item: u32, _out: &mut [f32]) -> Result<()> {
+    fn similar_to(&self, _item: u32, _out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         Err(RecoError::Unsupported(
             "the popularity model has no item similarity; use als, lightfm or item-knn".to_string(),
         ))
@@ -170,13 +170,14 @@ mod tests {
     fn scorer_gives_popularity_to_everyone_and_no_similarity() {
         let m = PopularityModel::fit(&matrix()).unwrap();
         let mut out = [0f32; 4];
-        m.score_user(7, &mut out);
+        let s = &mut ScoreScratch::default();
+        m.score_user(7, &mut out, s);
         assert_eq!(out, [2.0, 1.0, 2.0, 0.0]);
         out = [0.0; 4];
-        m.score_items(&[(3, 1.0)], &mut out).unwrap();
+        m.score_items(&[(3, 1.0)], &mut out, s).unwrap();
         assert_eq!(out, [2.0, 1.0, 2.0, 0.0]);
         assert!(matches!(
-            m.similar_to(0, &mut out),
+            m.similar_to(0, &mut out, s),
             Err(RecoError::Unsupported(_))
         ));
         assert!(!m.needs_fallback_below_zero());

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::error::{RecoError, Result};
 use crate::matrix::{CsrMatrix, IdMap, Interactions};
 use crate::model_file::{ModelFile, ModelKind};
-use crate::scorer::{merge_repeated, ItemScorer};
+use crate::scorer::{merge_repeated, ItemScorer, ScoreScratch};
 use crate::topn::{Filter, Scored, TopN};
 
 /// The largest `n` a caller may ask for.
@@ -102,6 +102,7 @@ pub struct Scratch {
     candidates: Vec<u32>,
     seen: Vec<u32>,
     blocked: Vec<bool>,
+    scorer: ScoreScratch,
 }
 
 /// A trained model with its catalog, ready to answer by external ids.
@@ -312,7 +313,7 @@ impl Recommender {
                     s.seen.extend_from_slice(self.seen_items(u));
                 }
                 s.scores.resize(self.n_items(), 0.0);
-                self.scorer.score_user(u, &mut s.scores);
+                self.scorer.score_user(u, &mut s.scores, &mut s.scorer);
                 self.select(n, opts, s, &mut out);
             }
             _ => self.popularity_only(n, opts, s, &mut out),
@@ -350,7 +351,7 @@ impl Recommender {
             return Ok(out);
         }
         s.scores.resize(self.n_items(), 0.0);
-        self.scorer.score_items(&s.basket, &mut s.scores)?;
+        self.scorer.score_items(&s.basket, &mut s.scores, &mut s.scorer)?;
         self.select(n, opts, s, &mut out);
         Ok(out)
     }
@@ -363,23 +364,24 @@ impl Recommender {
             .index_of(item_id)
             .ok_or_else(|| RecoError::UnknownItem(item_id.to_string()))?;
         s.scores.resize(self.n_items(), 0.0);
-        self.scorer.similar_to(item, &mut s.scores)?;
+        self.scorer.similar_to(item, &mut s.scores, &mut s.scorer)?;
         let filter = Filter {
             seen: &[],
             exclude: &[item],
             candidates: None,
         };
         s.top.select(&s.scores, n, &filter, &mut s.selected);
-        let items = s
-            .selected
-            .iter()
-            .filter(|c| c.score.is_finite())
-            .map(|c| RecommendedItem {
-                index: c.item,
-                score: c.score,
-                fallback: false,
-            })
-            .collect();
+        let mut items = Vec::with_capacity(s.selected.len());
+        items.extend(
+            s.selected
+                .iter()
+                .filter(|c| c.score.is_finite())
+                .map(|c| RecommendedItem {
+                    index: c.item,
+                    score: c.score,
+                    fallback: false,
+                }),
+        );
         Ok(Recommendations {
             items,
             ..Default::default()
@@ -398,6 +400,8 @@ impl Recommender {
             candidates: Self::candidates(opts, &s.candidates),
         };
         s.top.select(&s.scores, n, &filter, &mut s.selected);
+        // One allocation for the returned list, fallback included.
+        out.items.reserve_exact(n.min(self.n_items()));
         let evidence_floor = if self.scorer.needs_fallback_below_zero() {
             0.0
         } else {

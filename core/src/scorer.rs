@@ -5,6 +5,15 @@ use alloc::vec::Vec;
 
 use crate::error::{RecoError, Result};
 
+/// Buffers the models reuse between scoring calls, so that warm queries do not allocate. Keep
+/// one per thread of queries (the facade's [`crate::recommender::Scratch`] holds one); each
+/// grows to its model's size on first use.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreScratch {
+    pub(crate) als: crate::als::FoldInScratch,
+    pub(crate) knn: crate::knn::KnnScratch,
+}
+
 /// Dense scoring of the whole catalog, the one thing a model must do to be served.
 ///
 /// Every method writes one score per item into `out` (`out.len() == n_items()`), higher is
@@ -15,14 +24,15 @@ pub trait ItemScorer {
     fn n_items(&self) -> usize;
 
     /// Scores for a user seen in training (dense user index; the caller checked the range).
-    fn score_user(&self, user: u32, out: &mut [f32]);
+    fn score_user(&self, user: u32, out: &mut [f32], scratch: &mut ScoreScratch);
 
     /// Scores for a user described only by `(item, weight)` interactions (fold-in of an unseen
-    /// user or an anonymous basket). Item indices are in range (the caller checked).
-    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()>;
+    /// user or an anonymous basket). Models that read the items fail on an item out of range
+    /// or a non-finite weight.
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()>;
 
     /// Similarity of every item to `item` (e.g. cosine of item factors).
-    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()>;
+    fn similar_to(&self, item: u32, out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()>;
 
     /// True when a score `<= 0.0` means "no evidence" and the slot should be filled from
     /// popularity instead (user-KNN's fallback). Factor models return false.

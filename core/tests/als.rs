@@ -3,7 +3,7 @@
 use reco_core::als::{update_factors, AlsModel, AlsParams, AlsSolver, IterationReport};
 use reco_core::model_file::{ModelFile, ModelKind, Precision};
 use reco_core::rng::Rng;
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{top_n, Filter};
 use reco_core::{CsrMatrix, RecoError};
 
@@ -55,7 +55,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// Top-`n` unseen items of user `u`.
 fn recommend(model: &AlsModel, m: &CsrMatrix, u: usize, n: usize) -> Vec<u32> {
     let mut scores = vec![0f32; model.n_items()];
-    model.score_user(u as u32, &mut scores);
+    model.score_user(u as u32, &mut scores, &mut ScoreScratch::default());
     let filter = Filter {
         seen: m.row(u).0,
         ..Filter::default()
@@ -108,7 +108,9 @@ fn similar_items_come_from_the_same_block() {
     let model = fit(&m, &small_params(AlsSolver::default()));
     let mut scores = vec![0f32; model.n_items()];
     for item in [0u32, 35, 80] {
-        model.similar_to(item, &mut scores).unwrap();
+        model
+            .similar_to(item, &mut scores, &mut ScoreScratch::default())
+            .unwrap();
         assert!((scores[item as usize] - 1.0).abs() < 1e-5);
         let filter = Filter {
             exclude: &[item],
@@ -120,7 +122,7 @@ fn similar_items_come_from_the_same_block() {
         }
     }
     assert!(matches!(
-        model.similar_to(1000, &mut scores),
+        model.similar_to(1000, &mut scores, &mut ScoreScratch::default()),
         Err(RecoError::UnknownItem(_))
     ));
 }
@@ -131,9 +133,13 @@ fn items_without_interactions_get_zero_factors_and_minus_infinity_similarity() {
     let model = fit(&m, &small_params(AlsSolver::default()));
     assert!(model.item_factors(3).iter().all(|&v| v == 0.0));
     let mut scores = vec![0f32; 4];
-    model.similar_to(0, &mut scores).unwrap();
+    model
+        .similar_to(0, &mut scores, &mut ScoreScratch::default())
+        .unwrap();
     assert_eq!(scores[3], f32::NEG_INFINITY);
-    model.similar_to(2, &mut scores).unwrap();
+    model
+        .similar_to(2, &mut scores, &mut ScoreScratch::default())
+        .unwrap();
     assert!(scores.iter().all(|&s| s == f32::NEG_INFINITY));
 }
 
@@ -217,7 +223,13 @@ fn fold_in_merges_duplicates_and_checks_items() {
         Err(RecoError::InvalidData(_))
     ));
     let mut by_fold_in = vec![0f32; model.n_items()];
-    model.score_items(&[(3, 2.0), (5, 1.0)], &mut by_fold_in).unwrap();
+    model
+        .score_items(
+            &[(3, 2.0), (5, 1.0)],
+            &mut by_fold_in,
+            &mut ScoreScratch::default(),
+        )
+        .unwrap();
     let expected: Vec<f32> = (0..model.n_items())
         .map(|i| {
             model

@@ -5,7 +5,7 @@ use reco_core::eval::{
 };
 use reco_core::model_file::{ModelFile, ModelKind, Precision};
 use reco_core::popularity::PopularityModel;
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::Scored;
 use reco_core::{CsrMatrix, RecoError, Result};
 
@@ -29,15 +29,15 @@ impl ItemScorer for Table {
     fn n_items(&self) -> usize {
         self.rows[0].len()
     }
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32], _: &mut ScoreScratch) {
         let row = if self.rows.len() == 1 { 0 } else { user as usize };
         out.copy_from_slice(&self.rows[row]);
     }
-    fn score_items(&self, _items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
+    fn score_items(&self, _items: &[(u32, f32)], out: &mut [f32], _: &mut ScoreScratch) -> Result<()> {
         out.copy_from_slice(&self.rows[0]);
         Ok(())
     }
-    fn similar_to(&self, _item: u32, _out: &mut [f32]) -> Result<()> {
+    fn similar_to(&self, _item: u32, _out: &mut [f32], _: &mut ScoreScratch) -> Result<()> {
         Err(RecoError::Unsupported("mock".into()))
     }
     fn needs_fallback_below_zero(&self) -> bool {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use reco_core::knn::{ItemKnnModel, ItemKnnParams, KnnItem, KnnScratch, UserKnnModel, UserKnnParams};
 use reco_core::model_file::{ModelFile, ModelKind, Precision};
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{top_n, Filter};
 use reco_core::{CsrMatrix, RecoError};
 
@@ -65,7 +65,7 @@ fn user_similarities_by_hand() {
 
     // Scores of u0 with k = 2: 0.7071·u2 + 0.5·u1 = [0.5, 1.4142, 0.5].
     let mut out = vec![0f32; 3];
-    m2.score_user(0, &mut out);
+    m2.score_user(0, &mut out, &mut ScoreScratch::default());
     assert!((out[0] - 0.5).abs() < 1e-6);
     assert!((out[1] - std::f32::consts::SQRT_2).abs() < 1e-6);
     assert!((out[2] - 0.5).abs() < 1e-6);
@@ -179,7 +179,9 @@ fn basket_is_a_pseudo_user() {
     assert_eq!(items(&list), [2]);
     assert!((list[0].score - 1.0).abs() < 1e-6 && !list[0].fallback);
     let mut out = vec![0f32; 3];
-    model.score_items(&basket, &mut out).unwrap();
+    model
+        .score_items(&basket, &mut out, &mut ScoreScratch::default())
+        .unwrap();
     // item 0: 1·1 (u0) + 0.5 + 0.5 = 2; item 1: 1·1 + 0.7071·2 = 2.4142.
     assert!((out[0] - 2.0).abs() < 1e-5 && (out[1] - (1.0 + std::f32::consts::SQRT_2)).abs() < 1e-5);
     // An empty basket gets the popularity list.
@@ -215,36 +217,41 @@ fn item_cosines_by_hand() {
     assert!((s.get(1, 0) - 1.0 / 15f32.sqrt()).abs() < 1e-6);
     // u3 = [0, 0, 1]: score = row 2 of S = [0.6667, 0, 1].
     let mut out = vec![0f32; 3];
-    m.score_user(3, &mut out);
+    m.score_user(3, &mut out, &mut ScoreScratch::default());
     assert!((out[0] - 2.0 / 3.0).abs() < 1e-6 && out[1] == 0.0 && out[2] == 1.0);
     // The same as a basket, with the item split in two halves (duplicates add up).
     let mut from_basket = vec![0f32; 3];
-    m.score_items(&[(2, 0.5), (2, 0.5)], &mut from_basket).unwrap();
+    m.score_items(
+        &[(2, 0.5), (2, 0.5)],
+        &mut from_basket,
+        &mut ScoreScratch::default(),
+    )
+    .unwrap();
     assert_eq!(from_basket, out);
     assert!(matches!(
-        m.score_items(&[(3, 1.0)], &mut out),
+        m.score_items(&[(3, 1.0)], &mut out, &mut ScoreScratch::default()),
         Err(RecoError::UnknownItem(_))
     ));
     assert!(matches!(
-        m.score_items(&[(0, f32::INFINITY)], &mut out),
+        m.score_items(&[(0, f32::INFINITY)], &mut out, &mut ScoreScratch::default()),
         Err(RecoError::InvalidData(_))
     ));
-    m.similar_to(1, &mut out).unwrap();
+    m.similar_to(1, &mut out, &mut ScoreScratch::default()).unwrap();
     assert_eq!(out[2], 0.0);
     assert!(!m.needs_fallback_below_zero());
     // The user model's similar_to is the full item cosine.
     let u = user_knn(&small(), 50);
     assert!(u.needs_fallback_below_zero());
-    u.similar_to(0, &mut out).unwrap();
+    u.similar_to(0, &mut out, &mut ScoreScratch::default()).unwrap();
     assert!((out[0] - 1.0).abs() < 1e-6);
     assert!((out[1] - 1.0 / 15f32.sqrt()).abs() < 1e-6);
     assert!((out[2] - 2.0 / 3.0).abs() < 1e-6);
     assert!(matches!(
-        u.similar_to(3, &mut out),
+        u.similar_to(3, &mut out, &mut ScoreScratch::default()),
         Err(RecoError::UnknownItem(_))
     ));
     assert!(matches!(
-        m.similar_to(3, &mut out),
+        m.similar_to(3, &mut out, &mut ScoreScratch::default()),
         Err(RecoError::UnknownItem(_))
     ));
 }
@@ -457,7 +464,7 @@ fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError
             }
         }
         let mut out = vec![0f32; n_items];
-        model.score_user(u as u32, &mut out);
+        model.score_user(u as u32, &mut out, &mut ScoreScratch::default());
         for i in 0..n_items {
             prop_assert!((out[i] as f64 - brute[i]).abs() < 1e-4);
         }
@@ -516,7 +523,9 @@ fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError
                 brute[i] += cos * rows[v][i] as f64;
             }
         }
-        model.score_items(&basket, &mut out).unwrap();
+        model
+            .score_items(&basket, &mut out, &mut ScoreScratch::default())
+            .unwrap();
         for i in 0..n_items {
             prop_assert!((out[i] as f64 - brute[i]).abs() < 1e-4);
         }
@@ -558,7 +567,7 @@ fn check_item_knn(d: &[Vec<u8>], k: usize) -> Result<(), TestCaseError> {
     // score(u, i) = Σ_j r_uj · S[j, i]
     let mut out = vec![0f32; n_items];
     for (u, row) in d.iter().enumerate() {
-        model.score_user(u as u32, &mut out);
+        model.score_user(u as u32, &mut out, &mut ScoreScratch::default());
         for (i, &got) in out.iter().enumerate() {
             let brute: f64 = (0..n_items).map(|j| row[j] as f64 * dense_s[j][i]).sum();
             prop_assert!((got as f64 - brute).abs() < 1e-4);

@@ -3,7 +3,7 @@
 use reco_core::lightfm::{fit, fit_weighted, with_identity, LightFmModel, LightFmParams, Loss, Schedule};
 use reco_core::model_file::{ModelFile, ModelKind, Precision, Tensor};
 use reco_core::rng::Rng;
-use reco_core::scorer::ItemScorer;
+use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{top_n, Filter};
 use reco_core::{CsrMatrix, RecoError};
 
@@ -43,7 +43,7 @@ fn train(m: &CsrMatrix, p: &LightFmParams) -> LightFmModel {
 
 fn scores(model: &impl ItemScorer, user: u32) -> Vec<f32> {
     let mut out = vec![0f32; model.n_items()];
-    model.score_user(user, &mut out);
+    model.score_user(user, &mut out, &mut ScoreScratch::default());
     out
 }
 
@@ -317,7 +317,9 @@ fn fold_in_of_a_training_user_lands_near_its_trained_ranking() {
         let (seen, _) = m.row(u);
         let trained = scores(&model, u as u32);
         let basket: Vec<(u32, f32)> = seen.iter().map(|&i| (i, 1.0)).collect();
-        model.score_items(&basket, &mut folded).unwrap();
+        model
+            .score_items(&basket, &mut folded, &mut ScoreScratch::default())
+            .unwrap();
         let (a, b) = (top10(&trained, seen), top10(&folded, seen));
         overlap += a.iter().filter(|i| b.contains(i)).count() as f64 / 10.0;
         corr += pearson(&trained, &folded);
@@ -399,7 +401,9 @@ fn cold_start_item_is_recommended_through_its_features() {
     );
     // Similar items of the cold item are its block's.
     let mut sim = vec![0f32; model.n_items()];
-    model.similar_to(cold, &mut sim).unwrap();
+    model
+        .similar_to(cold, &mut sim, &mut ScoreScratch::default())
+        .unwrap();
     let best = top_n(
         &sim,
         5,

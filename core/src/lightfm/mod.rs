@@ -79,7 +79,7 @@ use crate::kernels::dot;
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
 use crate::rng::Rng;
-use crate::scorer::{check_basket, merge_repeated, ItemScorer};
+use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
 
 mod params;
 mod train;
@@ -661,18 +661,19 @@ impl ItemScorer for LightFmModel {
         self.n_items
     }
 
-    fn score_user(&self, user: u32, out: &mut [f32]) {
+    fn score_user(&self, user: u32, out: &mut [f32], _scratch: &mut ScoreScratch) {
         let (p, b) = self.user_representation(user);
         self.score_repr(p, b, out);
     }
 
-    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32]) -> Result<()> {
+    /// The fold-in is a short SGD run; its few small buffers are not worth keeping in `scratch`.
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         let p = self.fold_in(items)?;
         self.score_repr(&p, 0.0, out);
         Ok(())
     }
 
-    fn similar_to(&self, item: u32, out: &mut [f32]) -> Result<()> {
+    fn similar_to(&self, item: u32, out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
         if item as usize >= self.n_items {
             return Err(RecoError::UnknownItem(format!(
                 "index {item} (model has {} items)",
