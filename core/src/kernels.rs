@@ -131,6 +131,9 @@ pub fn matvec(a: &[f32], x: &[f32], out: &mut [f32]) {
 pub struct MatvecLayout {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     panels: alloc::vec::Vec<f32>,
+    /// Columns of the matrix the panels were built from.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    cols: usize,
 }
 
 impl MatvecLayout {
@@ -140,6 +143,7 @@ impl MatvecLayout {
         {
             MatvecLayout {
                 panels: simd128::pack_panels(a, cols),
+                cols,
             }
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -155,7 +159,11 @@ impl MatvecLayout {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         {
             assert!(a.len() >= out.len() * x.len(), "matvec: matrix too small");
-            simd128::matvec_panels(&self.panels, a, x, out)
+            if x.len() == self.cols {
+                simd128::matvec_panels(&self.panels, a, x, out)
+            } else {
+                matvec(a, x, out)
+            }
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         matvec(a, x, out)
