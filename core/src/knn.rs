@@ -14,14 +14,17 @@
 //! * `score(u, i) = Σ_{v ∈ N_k(u)} sim(u, v) · r_vi`.
 //! * Similarities are computed through the item → users inverted index (the transposed CSR): only
 //!   users who share an item with `u` are visited, with a dense per-user accumulator kept in a
-//!   reusable [`KnnScratch`] (no per-query allocation besides the returned list).
-//! * A list holds the unseen items with `score > 0`, best first (ties by lower item index); when
-//!   there are fewer than `n`, the remaining slots are filled with the most popular unseen items
-//!   (popularity = number of training users per item, ties by lower item index), flagged
-//!   [`KnnItem::fallback`]. The list is therefore shorter than `n` only when the catalog runs out.
+//!   reusable [`KnnScratch`] (no per-query allocation).
 //! * An anonymous basket of `(item, weight)` pairs is scored as a pseudo-user row (neighbours are
 //!   taken among all training users).
-//!
+//! * **Popularity fallback.** A score `<= 0` means no neighbour has the item
+//!   ([`ItemScorer::needs_fallback_below_zero`]), so the served lists
+//!   ([`crate::recommender::Recommender`]) and the evaluated ones ([`crate::eval`]) hold the
+//!   unseen items with `score > 0`, best first (ties by lower item index), and fill the
+//!   remaining slots with the most popular unseen items (popularity = number of training users
+//!   per item, ties by lower item index), flagged as fallback. A list is therefore shorter than
+//!   `n` only when the catalog runs out.
+
 //! # Item-based KNN
 //!
 //! * `cos(i, j) = (R_{:,i} · R_{:,j}) / sqrt(‖R_{:,i}‖² ‖R_{:,j}‖²)` (cosine of item columns).
@@ -50,7 +53,6 @@ use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
 use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
-use crate::topn::Filter;
 
 /// Default number of neighbours (users for user-KNN, items for item-KNN).
 pub const DEFAULT_K: usize = 50;
@@ -78,15 +80,9 @@ fn cosine(dot: f32, a2: f64, b2: f64) -> f32 {
     }
 }
 
-/// Higher score first, then lower index.
+/// Higher key first, then lower index.
 #[inline]
-fn best_first(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
-}
-
-/// [`best_first`] for f64 keys.
-#[inline]
-fn best_first_f64(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
+fn best_first(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
@@ -216,16 +212,16 @@ impl SparseAcc {
     }
 }
 
-/// Reusable per-thread buffers for KNN queries: dense accumulators over users and items and
-/// the candidate lists. Create one per thread and pass it to every query; it grows to the
-/// model's size on first use and never shrinks.
+/// Reusable per-thread buffers for KNN queries: dense accumulators over users and items, the
+/// neighbour lists and a merged basket. Create one per thread and pass it to every query (the
+/// facade's [`crate::scorer::ScoreScratch`] holds one); it grows to the model's size on first
+/// use and never shrinks.
 #[derive(Debug, Clone, Default)]
 pub struct KnnScratch {
     users: SparseAcc,
     items: SparseAcc,
     keys: Vec<(f64, u32)>,
     neighbors: Vec<(f32, u32)>,
-    candidates: Vec<(f32, u32)>,
     basket: Vec<(u32, f32)>,
 }
 
@@ -279,17 +275,6 @@ pub struct Neighbor {
     pub similarity: f32,
 }
 
-/// One recommended item of a user-KNN list.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct KnnItem {
-    /// Dense item index.
-    pub item: u32,
-    /// Neighbour score `Σ sim·w` (`> 0`); 0 for fallback items.
-    pub score: f32,
-    /// True when the item comes from the popularity fallback, not from neighbours.
-    pub fallback: bool,
-}
-
 /// Hyperparameters of [`UserKnnModel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserKnnParams {
@@ -313,7 +298,6 @@ pub struct UserKnnModel {
     item_n2: Vec<f64>,
     popularity: Vec<f32>,
     pop_order: Vec<u32>,
-    pop_rank: Vec<u32>,
 }
 
 /// Where a query's vector and seen items come from.
@@ -345,10 +329,6 @@ impl UserKnnModel {
                 .total_cmp(&popularity[a as usize])
                 .then(a.cmp(&b))
         });
-        let mut pop_rank = vec![0u32; pop_order.len()];
-        for (r, &i) in pop_order.iter().enumerate() {
-            pop_rank[i as usize] = r as u32;
-        }
         UserKnnModel {
             k,
             train,
@@ -357,7 +337,6 @@ impl UserKnnModel {
             item_n2,
             popularity,
             pop_order,
-            pop_rank,
         }
     }
 
@@ -430,7 +409,7 @@ impl UserKnnModel {
                 keys.push((dot * dot / n2[v as usize], v));
             }
         });
-        keep_best(keys, k, best_first_f64);
+        keep_best(keys, k, best_first);
         out.extend(keys.iter().map(|&(key, v)| (sqrt(key / q2) as f32, v)));
     }
 
@@ -457,154 +436,6 @@ impl UserKnnModel {
             .iter()
             .map(|&(similarity, user)| Neighbor { user, similarity })
             .collect())
-    }
-
-    /// Top-`n` list for a training user: its training items and the items `filter` rejects are
-    /// never returned; short lists are filled from popularity (see the [module docs](self)).
-    pub fn recommend_user(
-        &self,
-        user: u32,
-        n: usize,
-        filter: &Filter,
-        scratch: &mut KnnScratch,
-    ) -> Result<Vec<KnnItem>> {
-        self.check_user(user)?;
-        self.query_neighbors(Query::User(user), scratch);
-        let seen = self.train.row(user as usize).0;
-        Ok(self.finish(|i| seen.binary_search(&i).is_ok(), n, filter, scratch))
-    }
-
-    /// Top-`n` list for an anonymous basket of `(item, weight)` pairs (duplicates summed),
-    /// treated as a pseudo-user; basket items are never returned. Fails on an unknown item or
-    /// a non-finite weight.
-    pub fn recommend_basket(
-        &self,
-        basket: &[(u32, f32)],
-        n: usize,
-        filter: &Filter,
-        scratch: &mut KnnScratch,
-    ) -> Result<Vec<KnnItem>> {
-        let mut merged = core::mem::take(&mut scratch.basket);
-        let result = merge_basket(basket, self.n_items(), &mut merged).map(|()| {
-            self.query_neighbors(Query::Basket(&merged), scratch);
-            let seen = |i: u32| merged.binary_search_by_key(&i, |e| e.0).is_ok();
-            self.finish(seen, n, filter, scratch)
-        });
-        scratch.basket = merged;
-        result
-    }
-
-    /// [`UserKnnModel::recommend_user`] for many users (in parallel under `std`, one scratch
-    /// buffer per worker); lists in the order of `users`.
-    pub fn recommend_users(&self, users: &[u32], n: usize, filter: &Filter) -> Result<Vec<Vec<KnnItem>>> {
-        if let Some(&u) = users.iter().find(|&&u| u as usize >= self.n_users()) {
-            self.check_user(u)?;
-        }
-        #[cfg(feature = "std")]
-        {
-            use rayon::prelude::*;
-            users
-                .par_iter()
-                .map_init(KnnScratch::new, |s, &u| self.recommend_user(u, n, filter, s))
-                .collect()
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            let mut s = KnnScratch::new();
-            users
-                .iter()
-                .map(|&u| self.recommend_user(u, n, filter, &mut s))
-                .collect()
-        }
-    }
-
-    /// Scores the items of `s.neighbors`' rows into `s.items` and builds the final list.
-    fn finish(
-        &self,
-        seen: impl Fn(u32) -> bool,
-        n: usize,
-        filter: &Filter,
-        s: &mut KnnScratch,
-    ) -> Vec<KnnItem> {
-        let KnnScratch {
-            items,
-            neighbors,
-            candidates: cands,
-            ..
-        } = s;
-        let adds = neighbors
-            .iter()
-            .map(|&(_, v)| self.train.row_nnz(v as usize))
-            .sum();
-        items.begin(self.n_items(), adds);
-        for &(sim, v) in neighbors.iter() {
-            let (is, ws) = self.train.row(v as usize);
-            items.add_scaled(is, ws, sim);
-        }
-        let allowed = |i: u32| !seen(i) && filter.allows(i);
-        cands.clear();
-        match filter.candidates {
-            Some(c) => {
-                for &i in c.iter().filter(|&&i| (i as usize) < self.n_items()) {
-                    let score = items.vals[i as usize];
-                    if score > 0.0 && allowed(i) {
-                        cands.push((score, i));
-                    }
-                }
-                cands.sort_unstable_by_key(|c| c.1);
-                cands.dedup_by_key(|c| c.1);
-                items.drain(|_, _| ());
-            }
-            None => items.drain(|i, score| {
-                if score > 0.0 && allowed(i) {
-                    cands.push((score, i));
-                }
-            }),
-        }
-        keep_best(cands, n, best_first);
-        let mut out: Vec<KnnItem> = Vec::with_capacity(n.min(self.n_items()));
-        out.extend(cands.iter().map(|&(score, item)| KnnItem {
-            item,
-            score,
-            fallback: false,
-        }));
-        if out.len() < n {
-            // Every allowed item with score > 0 is already in `out`; mark those in the (now
-            // all-zero) accumulator and fill with the other allowed items by popularity.
-            let marks = &mut items.vals;
-            for x in &out {
-                marks[x.item as usize] = 1.0;
-            }
-            let fill = |i: u32| marks[i as usize] == 0.0 && allowed(i);
-            let item = |i: u32| KnnItem {
-                item: i,
-                score: 0.0,
-                fallback: true,
-            };
-            let (kept, missing) = (out.len(), n - out.len());
-            match filter.candidates {
-                Some(c) => {
-                    cands.clear();
-                    cands.extend(
-                        c.iter()
-                            .filter(|&&i| (i as usize) < self.n_items() && fill(i))
-                            .map(|&i| (0.0, self.pop_rank[i as usize])),
-                    );
-                    cands.sort_unstable_by_key(|c| c.1);
-                    cands.dedup_by_key(|c| c.1);
-                    let ranks = cands.iter().take(missing);
-                    out.extend(ranks.map(|&(_, r)| item(self.pop_order[r as usize])));
-                }
-                None => {
-                    let by_pop = self.pop_order.iter().copied().filter(|&i| fill(i));
-                    out.extend(by_pop.take(missing).map(item));
-                }
-            }
-            for x in &out[..kept] {
-                marks[x.item as usize] = 0.0;
-            }
-        }
-        out
     }
 
     /// Neighbour scores of `query` into `out` (0 where no neighbour has the item).
@@ -719,7 +550,7 @@ impl ItemKnnModel {
                     buf.push((dot * dot / n2[j as usize], j));
                 }
             });
-            keep_best(buf, k, best_first_f64);
+            keep_best(buf, k, best_first);
             let mut r: Vec<(u32, f32)> = buf
                 .iter()
                 .map(|&(key, j)| (j, sqrt(key / n2[i]) as f32))

@@ -1,13 +1,17 @@
-//! User-KNN and item-KNN: hand-checked similarities, brute-force equivalence, fallback rules,
-//! baskets and model files.
+//! User-KNN and item-KNN: hand-checked similarities, brute-force equivalence, fallback rules
+//! (through the serving facade, as users get them), baskets and model files.
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use reco_core::knn::{ItemKnnModel, ItemKnnParams, KnnItem, KnnScratch, UserKnnModel, UserKnnParams};
+use reco_core::eval::recommend_batch;
+use reco_core::knn::{ItemKnnModel, ItemKnnParams, KnnScratch, UserKnnModel, UserKnnParams};
 use reco_core::model_file::{ModelFile, ModelKind, Precision};
+use reco_core::recommender::{
+    attach_catalog, Fallback, RecommendOptions, Recommendations, RecommendedItem, Recommender, Scratch,
+};
 use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{top_n, Filter};
-use reco_core::{CsrMatrix, RecoError};
+use reco_core::{CsrMatrix, IdMap, Interactions, RecoError};
 
 /// A CSR matrix from dense rows (zeros are not stored).
 fn mat(rows: &[Vec<f32>]) -> CsrMatrix {
@@ -41,8 +45,38 @@ fn user_knn(m: &CsrMatrix, k: usize) -> UserKnnModel {
     UserKnnModel::fit(m, UserKnnParams { k }).unwrap()
 }
 
-fn items(list: &[KnnItem]) -> Vec<u32> {
-    list.iter().map(|x| x.item).collect()
+/// The serving facade over a user-KNN model of `m`, with ids "0", "1", … (= dense indices).
+fn served(m: &CsrMatrix, k: usize) -> Recommender {
+    let ids = |n: usize| IdMap::from_ids((0..n).map(|i| i.to_string()).collect()).unwrap();
+    let data = Interactions {
+        users: ids(m.n_rows()),
+        items: ids(m.n_cols()),
+        matrix: m.clone(),
+    };
+    let mut file = user_knn(m, k).to_model_file();
+    attach_catalog(&mut file, &data, &[]);
+    Recommender::from_model_file(file).unwrap()
+}
+
+/// The facade's list for user `u`.
+fn user_list(r: &Recommender, u: usize, n: usize, opts: &RecommendOptions) -> Recommendations {
+    r.recommend_user(&u.to_string(), n, opts, &mut Scratch::default())
+        .unwrap()
+}
+
+/// The facade's list for a basket of item indices.
+fn basket_list(r: &Recommender, basket: &[u32], n: usize) -> Recommendations {
+    let ids: Vec<String> = basket.iter().map(u32::to_string).collect();
+    r.recommend_items(&ids, n, &RecommendOptions::default(), &mut Scratch::default())
+        .unwrap()
+}
+
+fn items(list: &Recommendations) -> Vec<u32> {
+    list.items.iter().map(|x| x.index).collect()
+}
+
+fn strings(ids: &[u32]) -> Vec<String> {
+    ids.iter().map(u32::to_string).collect()
 }
 
 #[test]
@@ -70,23 +104,23 @@ fn user_similarities_by_hand() {
     assert!((out[1] - std::f32::consts::SQRT_2).abs() < 1e-6);
     assert!((out[2] - 0.5).abs() < 1e-6);
     // Items 0 and 1 are seen: only item 2 is left, from the neighbours.
-    let list = m2.recommend_user(0, 3, &Filter::default(), &mut s).unwrap();
+    let none = RecommendOptions::default();
+    let list = user_list(&served(&small(), 2), 0, 3, &none);
     assert_eq!(
-        list,
-        [KnnItem {
-            item: 2,
+        list.items,
+        [RecommendedItem {
+            index: 2,
             score: 0.5,
             fallback: false
         }]
     );
     // With k = 1 only u2 = [0, 2, 0] is a neighbour: item 2 has no evidence and comes from
     // the fallback.
-    let m1 = user_knn(&small(), 1);
-    let list = m1.recommend_user(0, 3, &Filter::default(), &mut s).unwrap();
+    let list = user_list(&served(&small(), 1), 0, 3, &none);
     assert_eq!(
-        list,
-        [KnnItem {
-            item: 2,
+        list.items,
+        [RecommendedItem {
+            index: 2,
             score: 0.0,
             fallback: true
         }]
@@ -109,12 +143,15 @@ fn isolated_and_empty_users_get_a_full_popularity_list() {
     assert_eq!(model.popularity_order(), &[1, 0, 2, 3, 4]);
     let mut s = KnnScratch::new();
     assert!(model.user_neighbors(3, &mut s).unwrap().is_empty());
-    let list = model.recommend_user(3, 4, &Filter::default(), &mut s).unwrap();
+    let rec = served(&m, 50);
+    let none = RecommendOptions::default();
+    let list = user_list(&rec, 3, 4, &none);
     assert_eq!(items(&list), [1, 0, 2, 4]);
-    assert!(list.iter().all(|x| x.fallback && x.score == 0.0));
-    let list = model.recommend_user(4, 10, &Filter::default(), &mut s).unwrap();
+    assert!(list.items.iter().all(|x| x.fallback && x.score == 0.0));
+    assert_eq!(list.fallback, Fallback::Popularity);
+    let list = user_list(&rec, 4, 10, &none);
     assert_eq!(items(&list), [1, 0, 2, 3, 4]);
-    assert!(list.iter().all(|x| x.fallback));
+    assert!(list.items.iter().all(|x| x.fallback));
 }
 
 #[test]
@@ -128,56 +165,58 @@ fn fallback_fills_exactly_the_missing_slots() {
         vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0],
         vec![0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
     ]);
-    let model = user_knn(&m, 50);
-    let mut s = KnnScratch::new();
-    let list = model.recommend_user(0, 4, &Filter::default(), &mut s).unwrap();
+    let rec = served(&m, 50);
+    let none = RecommendOptions::default();
+    let list = user_list(&rec, 0, 4, &none);
     // cos(u0, u1) = 1/√2; score(1) = 1/√2. Then 3 fallback slots: 2, 3, 5 (0 is seen, 1 taken).
     assert_eq!(items(&list), [1, 2, 3, 5]);
     assert_eq!(
-        list.iter().map(|x| x.fallback).collect::<Vec<_>>(),
+        list.items.iter().map(|x| x.fallback).collect::<Vec<_>>(),
         [false, true, true, true]
     );
-    assert!((list[0].score - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+    assert_eq!(list.fallback, Fallback::Partial);
+    assert!((list.items[0].score - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
     // n = 1: no fallback needed.
-    let list = model.recommend_user(0, 1, &Filter::default(), &mut s).unwrap();
+    let list = user_list(&rec, 0, 1, &none);
     assert_eq!(items(&list), [1]);
+    assert_eq!(list.fallback, Fallback::None);
     // Exclusions and candidates apply to the fallback too.
-    let f = Filter {
-        exclude: &[2],
-        ..Filter::default()
+    let exclude = RecommendOptions {
+        exclude: strings(&[2]),
+        ..RecommendOptions::default()
     };
-    let list = model.recommend_user(0, 3, &f, &mut s).unwrap();
-    assert_eq!(items(&list), [1, 3, 5]);
-    let f = Filter {
-        candidates: Some(&[4, 5, 0, 3, 5]),
-        ..Filter::default()
+    assert_eq!(items(&user_list(&rec, 0, 3, &exclude)), [1, 3, 5]);
+    let candidates = RecommendOptions {
+        candidates: Some(strings(&[4, 5, 0, 3, 5])),
+        ..RecommendOptions::default()
     };
-    let list = model.recommend_user(0, 10, &f, &mut s).unwrap();
+    let list = user_list(&rec, 0, 10, &candidates);
     assert_eq!(items(&list), [3, 5, 4]);
-    assert!(list.iter().all(|x| x.fallback));
-    assert!(model
-        .recommend_user(0, 0, &Filter::default(), &mut s)
-        .unwrap()
-        .is_empty());
+    assert!(list.items.iter().all(|x| x.fallback));
+    let mut s = Scratch::default();
     assert!(matches!(
-        model.recommend_user(9, 3, &Filter::default(), &mut s),
+        rec.recommend_user("0", 0, &none, &mut s),
+        Err(RecoError::InvalidN { n: 0, .. })
+    ));
+    // An unknown user: the model rejects it, the facade answers with popularity.
+    assert!(matches!(
+        user_knn(&m, 50).user_neighbors(9, &mut KnnScratch::new()),
         Err(RecoError::UnknownUser(_))
     ));
+    assert_eq!(user_list(&rec, 9, 3, &none).fallback, Fallback::Popularity);
 }
 
 #[test]
 fn basket_is_a_pseudo_user() {
     let model = user_knn(&small(), 50);
-    let mut s = KnnScratch::new();
-    // The basket [1, 1, 0] equals u0, but u0 itself is now a neighbour (cos = 1).
-    let basket = [(1, 0.5), (0, 1.0), (1, 0.5)]; // duplicates are summed → [1, 1, 0]
-    let list = model
-        .recommend_basket(&basket, 3, &Filter::default(), &mut s)
-        .unwrap();
+    let rec = served(&small(), 50);
+    // The basket {0, 1} = [1, 1, 0] equals u0, but u0 itself is now a neighbour (cos = 1).
+    let list = basket_list(&rec, &[1, 0], 3);
     // Neighbours: u0 (1), u2 (0.7071), u1 = u4 (0.5); only item 2 is not in the basket:
     // score(2) = 0.5·1 (u1) + 0.5·1 (u4) = 1.0.
     assert_eq!(items(&list), [2]);
-    assert!((list[0].score - 1.0).abs() < 1e-6 && !list[0].fallback);
+    assert!((list.items[0].score - 1.0).abs() < 1e-6 && !list.items[0].fallback);
+    let basket = [(1, 0.5), (0, 1.0), (1, 0.5)]; // duplicates are summed → [1, 1, 0]
     let mut out = vec![0f32; 3];
     model
         .score_items(&basket, &mut out, &mut ScoreScratch::default())
@@ -185,17 +224,21 @@ fn basket_is_a_pseudo_user() {
     // item 0: 1·1 (u0) + 0.5 + 0.5 = 2; item 1: 1·1 + 0.7071·2 = 2.4142.
     assert!((out[0] - 2.0).abs() < 1e-5 && (out[1] - (1.0 + std::f32::consts::SQRT_2)).abs() < 1e-5);
     // An empty basket gets the popularity list.
-    let list = model
-        .recommend_basket(&[], 2, &Filter::default(), &mut s)
-        .unwrap();
+    let list = basket_list(&rec, &[], 2);
     assert_eq!(items(&list), [0, 2]);
-    assert!(list.iter().all(|x| x.fallback));
+    assert!(list.items.iter().all(|x| x.fallback));
+    // Unknown items: the model rejects them, the facade reports them.
+    let list = basket_list(&rec, &[3], 2);
+    assert_eq!(
+        (list.unknown_items, list.fallback),
+        (strings(&[3]), Fallback::Popularity)
+    );
     assert!(matches!(
-        model.recommend_basket(&[(3, 1.0)], 2, &Filter::default(), &mut s),
+        model.score_items(&[(3, 1.0)], &mut out, &mut ScoreScratch::default()),
         Err(RecoError::UnknownItem(_))
     ));
     assert!(matches!(
-        model.recommend_basket(&[(0, f32::NAN)], 2, &Filter::default(), &mut s),
+        model.score_items(&[(0, f32::NAN)], &mut out, &mut ScoreScratch::default()),
         Err(RecoError::InvalidData(_))
     ));
 }
@@ -283,12 +326,19 @@ fn user_knn_model_file_roundtrip_and_errors() {
     let back = UserKnnModel::from_model_file(&roundtrip(&file)).unwrap();
     assert_eq!(back.k(), 2);
     assert_eq!(back.train(), model.train());
+    assert_eq!(back.popularity(), model.popularity());
     let mut s = KnnScratch::new();
+    let score = |m: &UserKnnModel, u: u32| {
+        let mut out = vec![0f32; 3];
+        m.score_user(u, &mut out, &mut ScoreScratch::default());
+        out
+    };
     for u in 0..5 {
         assert_eq!(
-            back.recommend_user(u, 3, &Filter::default(), &mut s).unwrap(),
-            model.recommend_user(u, 3, &Filter::default(), &mut s).unwrap()
+            back.user_neighbors(u, &mut s).unwrap(),
+            model.user_neighbors(u, &mut s).unwrap()
         );
+        assert_eq!(score(&back, u), score(&model, u));
     }
     // Wrong kind both ways.
     let item_file = ItemKnnModel::fit(&small(), ItemKnnParams::default())
@@ -381,15 +431,11 @@ fn item_knn_is_the_same_for_any_thread_count_and_batch_equals_single() {
     assert_eq!(one.neighbors(), two.neighbors());
     let model = user_knn(&m, 10);
     let users: Vec<u32> = (0..300).rev().collect();
-    let batch = pool(2).install(|| model.recommend_users(&users, 5, &Filter::default()).unwrap());
-    let mut s = KnnScratch::new();
+    let batch = pool(2).install(|| recommend_batch(&model, &m, &users, 5));
     for (&u, list) in users.iter().zip(&batch) {
-        assert_eq!(
-            list,
-            &model.recommend_user(u, 5, &Filter::default(), &mut s).unwrap()
-        );
+        assert_eq!(list, &recommend_batch(&model, &m, &[u], 5)[0]);
     }
-    assert!(model.recommend_users(&[300], 5, &Filter::default()).is_err());
+    assert!(model.user_neighbors(300, &mut KnnScratch::new()).is_err());
 }
 
 /// Dense integer-weight matrices (0 = absent) for the brute-force comparisons.
@@ -439,6 +485,7 @@ fn sparse_matrix() -> impl Strategy<Value = Vec<Vec<u8>>> {
 fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError> {
     let m = to_csr(d);
     let model = user_knn(&m, k);
+    let rec = served(&m, k);
     let rows: Vec<Vec<i64>> = d.iter().map(|r| r.iter().map(|&w| w as i64).collect()).collect();
     let (n_users, n_items) = (rows.len(), rows[0].len());
     let n2: Vec<i64> = rows.iter().map(|r| dot(r, r)).collect();
@@ -469,16 +516,14 @@ fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError
             prop_assert!((out[i] as f64 - brute[i]).abs() < 1e-4);
         }
 
-        // The list: positive-score unseen items in top-N order, then popularity.
+        // The served list: positive-score unseen items in top-N order, then popularity.
         let seen: Vec<u32> = m.row(u).0.to_vec();
-        let list = model
-            .recommend_user(u as u32, n, &Filter::default(), &mut s)
-            .unwrap();
+        let list = user_list(&rec, u, n, &RecommendOptions::default());
         let unseen = n_items - seen.len();
-        prop_assert_eq!(list.len(), n.min(unseen));
+        prop_assert_eq!(list.items.len(), n.min(unseen));
         let set: BTreeSet<u32> = items(&list).into_iter().collect();
-        prop_assert_eq!(set.len(), list.len());
-        prop_assert!(list.iter().all(|x| !seen.contains(&x.item)));
+        prop_assert_eq!(set.len(), list.items.len());
+        prop_assert!(list.items.iter().all(|x| !seen.contains(&x.index)));
         let positive: Vec<f32> = out.iter().map(|&x| if x > 0.0 { x } else { f32::NAN }).collect();
         let top = top_n(
             &positive,
@@ -493,16 +538,16 @@ fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError
             &items(&list)[..n_nb],
             &top.iter().map(|t| t.item).collect::<Vec<_>>()[..]
         );
-        prop_assert!(list[..n_nb].iter().all(|x| !x.fallback && x.score > 0.0));
+        prop_assert!(list.items[..n_nb].iter().all(|x| !x.fallback && x.score > 0.0));
         let fill: Vec<u32> = model
             .popularity_order()
             .iter()
             .copied()
             .filter(|i| !seen.contains(i) && out[*i as usize] <= 0.0)
-            .take(list.len() - n_nb)
+            .take(list.items.len() - n_nb)
             .collect();
         prop_assert_eq!(&items(&list)[n_nb..], &fill[..]);
-        prop_assert!(list[n_nb..].iter().all(|x| x.fallback));
+        prop_assert!(list.items[n_nb..].iter().all(|x| x.fallback));
 
         // The same row as a basket: u itself becomes a neighbour, everything else holds.
         let basket: Vec<(u32, f32)> = m
@@ -529,11 +574,9 @@ fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError
         for i in 0..n_items {
             prop_assert!((out[i] as f64 - brute[i]).abs() < 1e-4);
         }
-        let blist = model
-            .recommend_basket(&basket, n, &Filter::default(), &mut s)
-            .unwrap();
-        prop_assert_eq!(blist.len(), n.min(unseen));
-        prop_assert!(blist.iter().all(|x| !seen.contains(&x.item)));
+        let blist = basket_list(&rec, &seen, n);
+        prop_assert_eq!(blist.items.len(), n.min(unseen));
+        prop_assert!(blist.items.iter().all(|x| !seen.contains(&x.index)));
     }
     Ok(())
 }
