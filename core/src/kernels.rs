@@ -889,16 +889,13 @@ mod simd128 {
     /// Rows per panel of [`pack_panels`].
     const PANEL_ROWS: usize = 8;
 
-    /// `matvec` reading full panels from `panels` (built by [`pack_panels`] from `a`) and the
-    /// remaining rows from `a`. Falls back to the row-major kernel if the sizes do not match.
+    /// `matvec` reading full panels from `panels` (built by [`pack_panels`] from `a` with
+    /// `x.len()` columns) and the remaining rows from `a`; row-major only when there are no
+    /// panels or `out` is shorter than the panels.
     pub fn matvec_panels(panels: &[f32], a: &[f32], x: &[f32], out: &mut [f32]) {
         let cols = x.len();
         let panel_len = PANEL_ROWS * cols;
-        if cols == 0
-            || !cols.is_multiple_of(4)
-            || !panels.len().is_multiple_of(panel_len)
-            || panels.len() > out.len() * cols
-        {
+        if panels.is_empty() || panels.len() > out.len() * cols {
             return matvec(a, x, out);
         }
         let done = panels.len() / cols;
