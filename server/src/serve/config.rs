@@ -30,7 +30,7 @@ pub struct ServeArgs {
     /// Request timeout in seconds (answer: 503).
     #[arg(long, default_value_t = 10.0)]
     pub request_timeout: f64,
-    /// Largest request body in bytes (larger: 413).
+    /// Largest request body in bytes (larger: 413, at once when `Content-Length` says so).
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// Folder of static files served under /web/ (the browser demo).

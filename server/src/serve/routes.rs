@@ -250,7 +250,7 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         (status = 200, description = "Recommendations, best first", body = [ItemOut],
             headers(("x-reco-fallback" = String, description = "`popularity` or `partial` when the fallback was used"),
                     ("x-reco-model" = String, description = "The model that answered"))),
-        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 400, description = "Bad `n`, or an id over 256 bytes or with control characters", body = ErrorBody),
         (status = 404, description = "Unknown model", body = ErrorBody),
     ))]
 pub async fn recommend_user(
@@ -298,9 +298,9 @@ fn user_answer(state: &AppState, model: &str, user_id: &str, n: usize) -> Respon
         (status = 200, description = "Recommendations, best first (basket items excluded)", body = [ItemOut],
             headers(("x-reco-fallback" = String, description = "`popularity` when no basket item is known"),
                     ("x-reco-unknown-items" = u32, description = "How many basket ids the model does not know"))),
-        (status = 400, description = "Malformed JSON or bad `n`", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, bad `n`, or an id over 256 bytes or with control characters", body = ErrorBody),
         (status = 404, description = "Unknown model", body = ErrorBody),
-        (status = 413, description = "Body larger than --max-body", body = ErrorBody),
+        (status = 413, description = "Body (or its declared Content-Length) larger than --max-body", body = ErrorBody),
     ))]
 pub async fn recommend_basket(
     State(state): State<Arc<AppState>>,
@@ -346,7 +346,7 @@ pub async fn recommend_basket(
     ),
     responses(
         (status = 200, description = "Similar items, most similar first", body = [ItemOut]),
-        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 400, description = "Bad `n`, or an id over 256 bytes or with control characters", body = ErrorBody),
         (status = 404, description = "Unknown model or item", body = ErrorBody),
         (status = 422, description = "The model has no item similarity (popularity)", body = ErrorBody),
     ))]
@@ -532,8 +532,8 @@ pub async fn web_file(
         (status = 200, description = "Reloaded; the models now served", body = Object,
             example = json!({"status": "reloaded", "models": ["als", "popularity"], "failed": []})),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "Admin routes are off (no token configured)", body = ErrorBody),
-        (status = 500, description = "Some files failed to load (their previous models keep serving) or the folder is unusable", body = ErrorBody),
+        (status = 404, description = "Admin routes are off (no token configured); the message says how to turn them on", body = ErrorBody),
+        (status = 500, description = "Some files failed to load (their previous models keep serving; `failed` lists each file with a short reason) or the folder is unusable", body = ErrorBody),
     ))]
 pub async fn admin_reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(token) = state.config.admin_token.as_deref() else {
