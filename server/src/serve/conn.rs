@@ -19,8 +19,9 @@
 //! costing no file descriptor, and are accepted as soon as a connection closes or goes idle.
 //!
 //! Accept errors never stop the loop: per-connection errors (reset, aborted) are skipped;
-//! resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) back off for [`ACCEPT_BACKOFF`], close
-//! the longest-idle connection to free a descriptor, and are logged once per burst.
+//! resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) close the longest-idle connection to free
+//! a descriptor and retry at once (or after [`ACCEPT_BACKOFF`] when every connection is busy),
+//! and are logged once per burst.
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
@@ -42,7 +43,8 @@ use tower::ServiceExt;
 
 use super::errors::error_body;
 
-/// Pause after an accept error caused by exhausted resources (EMFILE & co.).
+/// Pause after an accept error caused by exhausted resources (EMFILE & co.) when no idle
+/// connection could be closed to free a descriptor.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// File descriptors kept free for everything but connections (model files, the web folder,
 /// logs) when `max_connections` is clamped to the process's open-file limit.
@@ -492,7 +494,7 @@ pub async fn serve(
         .header_read_timeout(None)
         .max_headers(MAX_HEADERS)
         .max_header_size(MAX_HEAD_BYTES);
-    let mut failing_since: Option<(Instant, u64)> = None;
+    let mut burst: Option<AcceptBurst> = None;
     tokio::pin!(shutdown);
     loop {
         let permit = match slots.clone().try_acquire_owned() {
@@ -517,10 +519,10 @@ pub async fn serve(
         };
         let stream = match stream {
             Ok((stream, _)) => {
-                if let Some((since, errors)) = failing_since.take() {
+                if let Some(burst) = burst.take_if(|b| b.last.elapsed() >= BURST_GAP) {
                     tracing::info!(
-                        errors,
-                        ms = since.elapsed().as_millis() as u64,
+                        errors = burst.errors,
+                        ms = burst.since.elapsed().as_millis() as u64,
                         "accepting connections again"
                     );
                 }
@@ -529,17 +531,31 @@ pub async fn serve(
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => {
                 stats.accept_errors.fetch_add(1, SeqCst);
-                match failing_since.as_mut() {
-                    Some((_, errors)) => *errors += 1,
-                    None => {
+                let now = Instant::now();
+                match burst.as_mut() {
+                    Some(b) if b.last.elapsed() < BURST_GAP => {
+                        b.errors += 1;
+                        b.last = now;
+                    }
+                    _ => {
                         tracing::warn!(error = %e, open = limits.max_connections - slots.available_permits(),
-                            "cannot accept connections (logged once until it recovers); closing the longest-idle connection and retrying");
-                        failing_since = Some((Instant::now(), 1));
+                            "cannot accept connections (logged once per burst); closing the longest-idle connection and retrying");
+                        burst = Some(AcceptBurst {
+                            since: now,
+                            last: now,
+                            errors: 1,
+                        });
                     }
                 }
                 drop(permit);
-                registry.evict_oldest_idle();
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                // A closed idle connection frees a descriptor within a moment; else wait longer.
+                let freed = registry.evict_oldest_idle();
+                tokio::time::sleep(if freed {
+                    Duration::from_millis(1)
+                } else {
+                    ACCEPT_BACKOFF
+                })
+                .await;
                 continue;
             }
         };
@@ -590,6 +606,16 @@ pub async fn serve(
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown: some connections were still open after {grace:?}; closing them");
     }
+}
+
+/// Accept errors closer together than this belong to one burst (one log line).
+const BURST_GAP: Duration = Duration::from_secs(1);
+
+/// A run of accept errors.
+struct AcceptBurst {
+    since: Instant,
+    last: Instant,
+    errors: u64,
 }
 
 /// Accept errors that concern only the connection being accepted.
