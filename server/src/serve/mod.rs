@@ -375,7 +375,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         let start = Instant::now();
         let server = serve(config).await?;
         let names = server.state.models.load().names().join(", ");
+        let limits = server.limits();
         tracing::info!(models = %names, startup_ms = start.elapsed().as_millis() as u64,
+            max_connections = limits.max_connections,
+            header_timeout_s = limits.header_timeout.as_secs_f64(),
+            idle_timeout_s = limits.idle_timeout.as_secs_f64(),
             "listening on http://{} (docs: http://{}/docs)", server.addr(), server.addr());
         shutdown_signal().await;
         tracing::info!("shutting down: finishing requests in flight");
