@@ -922,3 +922,46 @@ fn web_symlinks_out_of_the_web_folder_are_refused() {
     assert!(!msg.contains("secret"), "{msg}");
     s.get("/web/dir/secret.txt").expect_error(404);
 }
+
+/// `bytes` with element 1 of tensor `name` set to a huge value (a corrupt sparse-matrix row
+/// pointer: the loader used to slice with it before checking, and panicked).
+fn with_huge_element(bytes: &[u8], name: &str) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let info = &header[name];
+    let width = match info["dtype"].as_str().unwrap() {
+        "I64" | "U64" => 8,
+        "I32" | "U32" => 4,
+        other => panic!("unexpected dtype {other}"),
+    };
+    let start = 8 + n + info["data_offsets"][0].as_u64().unwrap() as usize;
+    let mut out = bytes.to_vec();
+    let at = start + width;
+    out[at..at + width].fill(0x11);
+    out
+}
+
+#[test]
+fn a_loader_panic_on_reload_is_a_short_reason_and_the_old_model_keeps_serving() {
+    let dir = models_dir();
+    let s = start(config(dir.path()));
+    let auth = format!("Bearer {TOKEN}");
+    let corrupt = with_huge_element(&als_bytes(42), "catalog.seen.indptr");
+    std::fs::write(dir.path().join("als.safetensors"), corrupt).unwrap();
+    let r = s.post("/admin/reload", "", &[("authorization", &auth)]);
+    r.expect_error(500);
+    let text = r.text();
+    let failed = &r.json()["failed"];
+    assert_eq!(failed[0]["file"], "als.safetensors", "{text}");
+    // "the loader failed unexpectedly" while the core panics on this file, "not a valid reco
+    // model file" once it checks first; never the panic text.
+    let reason = failed[0]["error"].as_str().unwrap();
+    assert!(
+        ["the loader failed unexpectedly", "not a valid reco model file"].contains(&reason),
+        "{text}"
+    );
+    for leak in ["panic", "index", "range", "slice", ".rs"] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+    assert_eq!(s.get("/recommend/als/u1?n=3").status, 200);
+}
