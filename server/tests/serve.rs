@@ -417,6 +417,12 @@ fn admin_routes_are_off_without_a_token() {
         &[("authorization", &format!("Bearer {TOKEN}"))],
     )
     .expect_error(404);
+    // It says how to turn the route on, instead of "no route".
+    let msg = s.post("/admin/reload", "", &[]).expect_error(404);
+    assert!(
+        msg.contains("--admin-token") && msg.contains("RECO_ADMIN_TOKEN"),
+        "{msg}"
+    );
     assert_eq!(s.get("/").json()["admin"], false);
 }
 
@@ -677,18 +683,26 @@ fn metrics_counters_move() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     assert_eq!(count(&m, key), before + 4);
+    // A bad `n` is counted under the model of the path, not under model="".
+    assert_eq!(
+        count(
+            &m,
+            "reco_http_requests_total{route=\"/recommend/{model}/{user_id}\",model=\"als\",status=\"4xx\"}"
+        ),
+        1
+    );
     assert_eq!(
         count(
             &m,
             "reco_http_requests_total{route=\"/recommend/{model}/{user_id}\",model=\"\",status=\"4xx\"}"
         ),
-        1
+        0
     );
     assert_eq!(
         count(&m, "reco_fallbacks_total{model=\"als\",kind=\"popularity\"}"),
         1
     );
-    assert!(m.contains("reco_http_request_duration_seconds_bucket{route=\"/recommend/{model}/{user_id}\",model=\"als\",le=\"+Inf\"} 4"));
+    assert!(m.contains("reco_http_request_duration_seconds_bucket{route=\"/recommend/{model}/{user_id}\",model=\"als\",le=\"+Inf\"} 5"));
     assert!(m.contains("reco_models_loaded 2"));
     assert!(m.contains("# TYPE reco_http_request_duration_seconds histogram"));
 }
@@ -753,4 +767,201 @@ fn memoized_top_lists_give_exactly_the_live_answers() {
             }
         }
     }
+}
+
+#[test]
+fn redirects_are_counted_as_3xx() {
+    let dir = models_dir();
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<title>x</title>").unwrap();
+    let mut c = config(dir.path());
+    c.web_dir = Some(web.path().to_path_buf());
+    let s = start(c);
+    let no_redirects: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let r = no_redirects
+        .get(format!("{}/", s.base))
+        .header("accept", "text/html")
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let r = no_redirects.get(format!("{}/web", s.base)).call().unwrap();
+    assert_eq!(r.status(), 308);
+    let m = s.metrics();
+    assert!(
+        m.contains("reco_http_requests_total{route=\"/\",model=\"\",status=\"3xx\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("reco_http_requests_total{route=\"/web/{path}\",model=\"\",status=\"3xx\"} 1"),
+        "{m}"
+    );
+    assert!(!m.contains("status=\"2xx\"} 2"), "{m}");
+}
+
+#[test]
+fn percent_encoded_n_and_lower_case_bearer_are_accepted() {
+    let dir = models_dir();
+    let s = start(config(dir.path()));
+    let r = s.get("/recommend/als/u1?n=%35");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().as_array().unwrap().len(), 5);
+    let r = s.get("/similar/als/I12?n=%33");
+    assert_eq!(r.json().as_array().unwrap().len(), 3);
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = s.post(
+            "/admin/reload",
+            "",
+            &[("authorization", &format!("{scheme} {TOKEN}"))],
+        );
+        assert_eq!(r.status, 200, "{scheme}: {}", r.text());
+    }
+    s.post(
+        "/admin/reload",
+        "",
+        &[("authorization", &format!("Basic {TOKEN}"))],
+    )
+    .expect_error(401);
+}
+
+#[test]
+fn ids_with_control_characters_or_over_the_cap_are_refused() {
+    let dir = models_dir();
+    let s = start(config(dir.path()));
+    let long = "x".repeat(reco_server::limits::MAX_ID_BYTES + 1);
+    let max = "x".repeat(reco_server::limits::MAX_ID_BYTES);
+    // At the cap: an unknown user, answered with the fallback.
+    assert_eq!(s.get(&format!("/recommend/als/{max}")).status, 200);
+    let msg = s.get(&format!("/recommend/als/{long}")).expect_error(400);
+    assert!(msg.contains("user id is 257 bytes long"), "{msg}");
+    assert!(!msg.contains(&long), "the id is echoed: {msg}");
+    let msg = s.get("/recommend/als/u%001").expect_error(400);
+    assert!(msg.contains("user id contains a control character"), "{msg}");
+    let msg = s.get("/similar/als/I%1B%5B31m").expect_error(400);
+    assert!(msg.contains("item id contains a control character"), "{msg}");
+    let msg = s.get(&format!("/recommend/{long}")).expect_error(400);
+    assert!(msg.contains("user id"), "{msg}");
+    let msg = s
+        .post("/recommend/als", r#"{"items": ["I00", "I\u0000"]}"#, &[])
+        .expect_error(400);
+    assert!(msg.contains("items[1] contains a control character"), "{msg}");
+    let body = format!(r#"{{"items": ["I00"], "exclude": ["{long}"]}}"#);
+    let msg = s.post("/recommend/als", &body, &[]).expect_error(400);
+    assert!(msg.contains("exclude[0] is 257 bytes long"), "{msg}");
+}
+
+#[test]
+fn reload_errors_name_the_file_and_a_short_reason_only() {
+    let dir = models_dir();
+    let s = start(config(dir.path()));
+    let auth = format!("Bearer {TOKEN}");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, dir.path().join("passwd.safetensors")).unwrap();
+    #[cfg(not(unix))]
+    std::fs::copy(&secret, dir.path().join("passwd.safetensors")).unwrap();
+    std::fs::write(
+        dir.path().join("garbage.safetensors"),
+        b"\xff\xff\xff\xff\xff\xff\xff\x7fxyz",
+    )
+    .unwrap();
+    let r = s.post("/admin/reload", "", &[("authorization", &auth)]);
+    r.expect_error(500);
+    let text = r.text();
+    let body = r.json();
+    let failed = body["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{text}");
+    for f in failed {
+        assert!(
+            ["garbage.safetensors", "passwd.safetensors"].contains(&f["file"].as_str().unwrap()),
+            "{text}"
+        );
+        assert_eq!(f["error"], "not a valid reco model file", "{text}");
+    }
+    let folder = dir.path().to_string_lossy().into_owned();
+    assert!(!text.contains(&folder), "absolute path leaked: {text}");
+    // No number read from the file (the old answer had its first 8 bytes as an integer).
+    let longest_number = text
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest_number <= 3, "{text}");
+    // The folder gone: a short reason, no path.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let r = s.post("/admin/reload", "", &[("authorization", &auth)]);
+    let msg = r.expect_error(500);
+    assert!(msg.contains("the models folder does not exist"), "{msg}");
+    assert!(!msg.contains(&folder), "{msg}");
+    // The old models keep serving.
+    assert_eq!(s.get("/recommend/als/u1").status, 200);
+}
+
+#[cfg(unix)]
+#[test]
+fn web_symlinks_out_of_the_web_folder_are_refused() {
+    let dir = models_dir();
+    let web = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    std::fs::write(web.path().join("inside.txt"), "inside").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), web.path().join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), web.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink(web.path().join("inside.txt"), web.path().join("alias.txt")).unwrap();
+    let mut c = config(dir.path());
+    c.web_dir = Some(web.path().to_path_buf());
+    let s = start(c);
+    assert_eq!(s.get("/web/inside.txt").text(), "inside");
+    // A link that stays inside the folder is fine.
+    assert_eq!(s.get("/web/alias.txt").text(), "inside");
+    let msg = s.get("/web/leak.txt").expect_error(404);
+    assert!(!msg.contains("secret"), "{msg}");
+    s.get("/web/dir/secret.txt").expect_error(404);
+}
+
+/// `bytes` with element 1 of tensor `name` set to a huge value (a corrupt sparse-matrix row
+/// pointer: the loader used to slice with it before checking, and panicked).
+fn with_huge_element(bytes: &[u8], name: &str) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let info = &header[name];
+    let width = match info["dtype"].as_str().unwrap() {
+        "I64" | "U64" => 8,
+        "I32" | "U32" => 4,
+        other => panic!("unexpected dtype {other}"),
+    };
+    let start = 8 + n + info["data_offsets"][0].as_u64().unwrap() as usize;
+    let mut out = bytes.to_vec();
+    let at = start + width;
+    out[at..at + width].fill(0x11);
+    out
+}
+
+#[test]
+fn a_loader_panic_on_reload_is_a_short_reason_and_the_old_model_keeps_serving() {
+    let dir = models_dir();
+    let s = start(config(dir.path()));
+    let auth = format!("Bearer {TOKEN}");
+    let corrupt = with_huge_element(&als_bytes(42), "catalog.seen.indptr");
+    std::fs::write(dir.path().join("als.safetensors"), corrupt).unwrap();
+    let r = s.post("/admin/reload", "", &[("authorization", &auth)]);
+    r.expect_error(500);
+    let text = r.text();
+    let failed = &r.json()["failed"];
+    assert_eq!(failed[0]["file"], "als.safetensors", "{text}");
+    // "the loader failed unexpectedly" while the core panics on this file, "not a valid reco
+    // model file" once it checks first; never the panic text.
+    let reason = failed[0]["error"].as_str().unwrap();
+    assert!(
+        ["the loader failed unexpectedly", "not a valid reco model file"].contains(&reason),
+        "{text}"
+    );
+    for leak in ["panic", "index", "range", "slice", ".rs"] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+    assert_eq!(s.get("/recommend/als/u1?n=3").status, 200);
 }

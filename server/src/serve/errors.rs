@@ -3,9 +3,18 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use reco_core::RecoError;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::routes::ErrorBody;
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    pub error: &'a str,
+    /// The HTTP status code.
+    pub status: u16,
+}
 
 /// An error answer: status, message and optional extra fields merged into the JSON object.
 #[derive(Debug)]

@@ -14,6 +14,9 @@ const BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Status-class labels, by `status / 100 - 1`.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /// The routes, as metric labels (their path templates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -98,7 +101,7 @@ pub struct Series {
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
-    status: [AtomicU64; 3],
+    status: [AtomicU64; 5],
 }
 
 impl Series {
@@ -111,11 +114,7 @@ impl Series {
         self.count.fetch_add(1, Relaxed);
         self.sum_nanos
             .fetch_add(elapsed.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
-        let class = match status {
-            0..=399 => 0,
-            400..=499 => 1,
-            _ => 2,
-        };
+        let class = (status / 100).clamp(1, 5) as usize - 1;
         self.status[class].fetch_add(1, Relaxed);
     }
 }
@@ -208,7 +207,7 @@ impl Metrics {
         for &(model, m) in &all {
             for route in Route::ALL {
                 let s = &m.routes[route as usize];
-                for (class, label) in ["2xx", "4xx", "5xx"].iter().enumerate() {
+                for (class, label) in STATUS_CLASSES.iter().enumerate() {
                     let v = s.status[class].load(Relaxed);
                     if v > 0 {
                         let _ = writeln!(
@@ -313,7 +312,11 @@ mod tests {
         als.observe(Route::RecommendUser, Duration::from_micros(50), 200);
         als.observe(Route::RecommendUser, Duration::from_millis(3), 404);
         m.global().observe(Route::Health, Duration::from_micros(10), 200);
+        m.global().observe(Route::Health, Duration::from_micros(10), 307);
+        m.global().observe(Route::Web, Duration::from_micros(10), 304);
         let text = m.render();
+        assert!(text.contains("reco_http_requests_total{route=\"/\",model=\"\",status=\"3xx\"} 1"));
+        assert!(text.contains("reco_http_requests_total{route=\"/web/{path}\",model=\"\",status=\"3xx\"} 1"));
         assert!(text.contains(
             "reco_http_requests_total{route=\"/recommend/{model}/{user_id}\",model=\"als\",status=\"4xx\"} 1"
         ));

@@ -7,13 +7,18 @@
 //! The request path takes no lock: the model set is an `ArcSwap` (a reload swaps it whole;
 //! requests in flight finish on the old set), score buffers are per thread, metrics are
 //! atomics, and answers are serialized straight into the response body.
+//!
+//! Modules depend one way: `config`, `errors`, `items`, `metrics` ← `state` ← `routes`;
+//! `conn` (connections, timeouts, the cap) needs only `errors`; this file wires them.
+mod config;
+mod conn;
 mod errors;
+mod items;
 mod metrics;
 mod routes;
 mod state;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,135 +37,40 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use config::{AbSplit, ServeArgs, ServeConfig};
+pub use conn::{ConnLimits, ConnStats};
 pub use errors::ApiError;
 pub use metrics::Route;
 pub use routes::{ApiDoc, FALLBACK_HEADER, MODEL_HEADER, UNKNOWN_ITEMS_HEADER, VARIANT_HEADER};
-pub use state::{AbSplit, AppState, ReloadReport};
+pub use state::{AppState, ReloadReport};
 
 use crate::error::{Result, ServerError};
 use routes::ModelTag;
-
-/// Command-line options of `reco serve`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// Folder of model files (`*.safetensors`, as written by `reco train`).
-    #[arg(long, default_value = "models")]
-    pub models: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: std::net::IpAddr,
-    /// Port to listen on (0 = any free port).
-    #[arg(long, default_value_t = 8000)]
-    pub port: u16,
-    /// A/B split for `GET /recommend/{user_id}`, e.g. `als=50,lightfm=50` (deterministic per user).
-    #[arg(long, value_parser = AbSplit::parse)]
-    pub ab: Option<AbSplit>,
-    /// Bearer token for the admin routes (`POST /admin/reload`); else env RECO_ADMIN_TOKEN.
-    /// With neither, the admin routes are off.
-    #[arg(long)]
-    pub admin_token: Option<String>,
-    /// Allowed CORS origin (repeatable); default: any origin.
-    #[arg(long = "cors-origin")]
-    pub cors_origins: Vec<String>,
-    /// Request timeout in seconds (answer: 503).
-    #[arg(long, default_value_t = 10.0)]
-    pub request_timeout: f64,
-    /// Largest request body in bytes (larger: 413).
-    #[arg(long, default_value_t = 64 * 1024)]
-    pub max_body: usize,
-    /// Folder of static files served under /web/ (the browser demo).
-    #[arg(long)]
-    pub web: Option<PathBuf>,
-    /// Memoize each known user's top K list on first request (answers for n <= K come from
-    /// it; dropped on reload). 0 = always compute live.
-    #[arg(long, default_value_t = 100)]
-    pub cache_top: usize,
-}
-
-/// Everything [`serve`] needs.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// Folder of model files.
-    pub models_dir: PathBuf,
-    /// Listen address (port 0 = any free port).
-    pub addr: SocketAddr,
-    /// A/B split for `GET /recommend/{user_id}`.
-    pub ab: Option<AbSplit>,
-    /// Admin bearer token; `None` turns the admin routes off.
-    pub admin_token: Option<String>,
-    /// Allowed CORS origins; empty = any.
-    pub cors_origins: Vec<String>,
-    /// Request timeout.
-    pub request_timeout: Duration,
-    /// Largest request body in bytes.
-    pub max_body: usize,
-    /// Static files served under /web/.
-    pub web_dir: Option<PathBuf>,
-    /// Reload the models on SIGHUP.
-    pub reload_on_sighup: bool,
-    /// Length of the memoized per-user top lists (0 = off).
-    pub cache_top: usize,
-}
-
-impl ServeConfig {
-    /// Defaults: 127.0.0.1:8000, no A/B, admin off, any CORS origin, 10 s, 64 KiB, SIGHUP
-    /// reload, top-100 memo.
-    pub fn new(models_dir: impl Into<PathBuf>) -> Self {
-        ServeConfig {
-            models_dir: models_dir.into(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            ab: None,
-            admin_token: None,
-            cors_origins: Vec::new(),
-            request_timeout: Duration::from_secs(10),
-            max_body: 64 * 1024,
-            web_dir: None,
-            reload_on_sighup: true,
-            cache_top: 100,
-        }
-    }
-}
-
-impl ServeArgs {
-    /// The configuration these options describe (the token falls back to RECO_ADMIN_TOKEN).
-    pub fn to_config(&self) -> Result<ServeConfig> {
-        if !(self.request_timeout.is_finite() && self.request_timeout > 0.0) {
-            return Err(ServerError::Usage(
-                "--request-timeout must be a positive number of seconds".into(),
-            ));
-        }
-        let admin_token = self
-            .admin_token
-            .clone()
-            .or_else(|| std::env::var("RECO_ADMIN_TOKEN").ok())
-            .filter(|t| !t.is_empty());
-        Ok(ServeConfig {
-            models_dir: self.models.clone(),
-            addr: SocketAddr::new(self.host, self.port),
-            ab: self.ab.clone(),
-            admin_token,
-            cors_origins: self.cors_origins.clone(),
-            request_timeout: Duration::from_secs_f64(self.request_timeout),
-            max_body: self.max_body,
-            web_dir: self.web.clone(),
-            reload_on_sighup: true,
-            cache_top: self.cache_top.min(reco_core::recommender::MAX_N),
-        })
-    }
-}
 
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
     state: Arc<AppState>,
     shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
+    limits: ConnLimits,
+    conn_stats: Arc<ConnStats>,
 }
 
 impl Server {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The connection limits in force (`max_connections` after clamping to the file limit).
+    pub fn limits(&self) -> ConnLimits {
+        self.limits
+    }
+
+    /// Counters of the connection layer: accepted, timed out, evicted, accept errors.
+    pub fn conn_stats(&self) -> &ConnStats {
+        &self.conn_stats
     }
 
     /// Reloads the models (as `POST /admin/reload` and SIGHUP do).
@@ -170,14 +80,10 @@ impl Server {
 
     /// Stops accepting connections, lets requests in flight finish, and returns.
     pub async fn shutdown(self) -> Result<()> {
-        let Server {
-            addr, shutdown, task, ..
-        } = self;
+        let Server { shutdown, task, .. } = self;
         let _ = shutdown.send(());
-        match task.await {
-            Ok(r) => r.map_err(|e| ServerError::io(addr.to_string(), e)),
-            Err(e) => Err(ServerError::Usage(format!("server task failed: {e}"))),
-        }
+        task.await
+            .map_err(|e| ServerError::Usage(format!("server task failed: {e}")))
     }
 }
 
@@ -217,18 +123,38 @@ pub async fn serve(config: ServeConfig) -> Result<Server> {
     if state.config.reload_on_sighup {
         spawn_sighup_reloader(state.clone());
     }
+    let c = &state.config;
+    let (max_connections, fd_limit) = conn::clamp_to_fd_limit(c.max_connections);
+    if let Some(limit) = fd_limit {
+        tracing::warn!(
+            requested = c.max_connections,
+            max_connections,
+            open_file_limit = limit,
+            "--max-connections lowered to fit the open-file limit (raise it with `ulimit -n`)"
+        );
+    }
+    let limits = ConnLimits {
+        header_timeout: c.header_timeout,
+        idle_timeout: c.idle_timeout.max(c.request_timeout),
+        max_connections,
+    };
+    // In-flight requests get their timeout; half-sent heads their header timeout.
+    let grace = c.request_timeout.max(c.header_timeout) + Duration::from_secs(1);
+    let conn_stats = Arc::new(ConnStats::default());
+    let stats = conn_stats.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        let stop = async move {
+            let _ = rx.await;
+        };
+        conn::serve(listener, app, limits, stats, stop, grace).await
     });
     Ok(Server {
         addr,
         state,
         shutdown: tx,
         task,
+        limits,
+        conn_stats,
     })
 }
 
@@ -265,7 +191,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/web/", get(routes::web_file))
         .route("/web/{*path}", get(routes::web_file))
         .layer(CompressionLayer::new());
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/", get(routes::health))
         .route("/recommend/{model}/{user_id}", get(routes::recommend_user))
         .route(
@@ -275,10 +201,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/similar/{model}/{item_id}", get(routes::similar))
         .route("/metrics", get(routes::metrics))
         .merge(files)
+        // Always routed: without a token it answers 404 saying how to turn it on.
+        .route("/admin/reload", post(routes::admin_reload))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
-    if state.config.admin_token.is_some() {
-        app = app.route("/admin/reload", post(routes::admin_reload));
-    }
     with_layers(app, state)
 }
 
@@ -363,7 +288,22 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     let method = req.method().clone();
     let uri = req.uri().clone();
     let request_id = req.headers().get("x-request-id").cloned();
-    let mut resp = next.run(req).await;
+    // A declared body over the limit is refused before any of it is read (else the handler
+    // would wait for bytes the client may never send).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let max_body = state.config.max_body;
+    let mut resp = match declared {
+        Some(len) if len > max_body as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body of {len} bytes is larger than the {max_body} allowed (--max-body)"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    };
     let status = resp.status();
     if (status.is_client_error() || status.is_server_error())
         && resp
@@ -423,6 +363,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours only on a terminal: no escape codes in log files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .try_init();
     let config = args.to_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -433,7 +375,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         let start = Instant::now();
         let server = serve(config).await?;
         let names = server.state.models.load().names().join(", ");
+        let limits = server.limits();
         tracing::info!(models = %names, startup_ms = start.elapsed().as_millis() as u64,
+            max_connections = limits.max_connections,
+            header_timeout_s = limits.header_timeout.as_secs_f64(),
+            idle_timeout_s = limits.idle_timeout.as_secs_f64(),
             "listening on http://{} (docs: http://{}/docs)", server.addr(), server.addr());
         shutdown_signal().await;
         tracing::info!("shutting down: finishing requests in flight");

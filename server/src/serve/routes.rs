@@ -4,15 +4,17 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use reco_core::recommender::{Fallback, RecommendOptions, Recommendations, RecommendedItem, Scratch, MAX_N};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorBody};
+use super::items::ItemOut;
 use super::metrics::ModelMetrics;
 use super::state::{AppState, ModelEntry};
 
@@ -45,32 +47,6 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 #[derive(Clone)]
 pub struct ModelTag(pub Arc<ModelMetrics>);
 
-/// One recommended or similar item.
-#[derive(Serialize, ToSchema)]
-pub struct ItemOut<'a> {
-    /// Product name ("" when the catalog has none).
-    #[schema(example = "WHITE HANGING HEART T-LIGHT HOLDER")]
-    pub product: &'a str,
-    /// Item id.
-    #[schema(example = "85123A")]
-    pub item_id: &'a str,
-    /// Model score, higher is better (0 for popularity-fallback items of other models).
-    #[schema(example = 0.91)]
-    pub score: f32,
-    /// Present and true when this item came from the popularity fallback (user-KNN).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub fallback: bool,
-}
-
-/// The JSON body of every error.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody<'a> {
-    /// What went wrong.
-    pub error: &'a str,
-    /// The HTTP status code.
-    pub status: u16,
-}
-
 /// A basket to recommend for.
 #[derive(Deserialize, ToSchema)]
 pub struct BasketRequest {
@@ -85,58 +61,54 @@ pub struct BasketRequest {
     pub exclude: Vec<String>,
 }
 
-/// Pre-serialized JSON of every item up to its score (`{"product":…,"item_id":…,"score":`),
-/// so answers are built by copying bytes instead of escaping strings per request.
-pub struct ItemJson {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
+/// The query string of the list routes (`?n=10`); other parameters are ignored.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// List length, as sent (percent-decoded).
+    n: Option<String>,
 }
 
-impl ItemJson {
-    /// The fragments of every item of `rec`.
-    pub fn new(rec: &reco_core::recommender::Recommender) -> Self {
-        let mut bytes = Vec::new();
-        let mut ends = Vec::with_capacity(rec.n_items());
-        for i in 0..rec.n_items() as u32 {
-            let item = ItemOut {
-                product: rec.item_name(i),
-                item_id: rec.item_id(i),
-                score: 0.0,
-                fallback: false,
-            };
-            // `{"product":…,"score":0.0}` minus the placeholder score and the closing brace.
-            let json = serde_json::to_vec(&item).unwrap_or_default();
-            bytes.extend_from_slice(json.strip_suffix(b"0.0}").unwrap_or(b"{\"score\":"));
-            ends.push(bytes.len());
-        }
-        ItemJson { bytes, ends }
-    }
-
-    /// The fragment of item `index` (empty when out of range).
-    pub fn get(&self, index: u32) -> &[u8] {
-        let i = index as usize;
-        match self.ends.get(i) {
-            Some(&end) => &self.bytes[if i == 0 { 0 } else { self.ends[i - 1] }..end],
-            None => b"{\"score\":",
-        }
-    }
-}
-
-/// Parses `n` from the query string: default 10, else an integer in `1..=MAX_N`.
-pub fn parse_n(query: Option<&str>) -> Result<usize, ApiError> {
-    let raw = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .filter(|(k, _)| *k == "n")
-        .map(|(_, v)| v)
-        .next_back();
-    match raw {
+/// The list length of a query string: default 10, else an integer in `1..=MAX_N`.
+pub fn parse_n(query: Result<Query<ListQuery>, QueryRejection>) -> Result<usize, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))?;
+    match query.n {
         None => Ok(DEFAULT_N),
         Some(v) => check_n(v.parse::<i64>().map_err(|_| {
-            ApiError::bad_request(format!("n must be an integer between 1 and {MAX_N}, got `{v}`"))
+            ApiError::bad_request(format!(
+                "n must be an integer between 1 and {MAX_N}, got `{}`",
+                shorten(&v)
+            ))
         })?),
     }
+}
+
+/// `s` cut to 64 characters, control characters escaped, for echoing input in messages.
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
+    if s.chars().nth(64).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Checks an id (or a model name) from a path or a body: 400 naming the problem.
+fn checked_id(what: &str, id: &str) -> Result<(), ApiError> {
+    crate::limits::check_id(id).map_err(|problem| {
+        ApiError::bad_request(format!(
+            "{what} {problem} (ids are 1 to {} bytes without control characters)",
+            crate::limits::MAX_ID_BYTES
+        ))
+    })
+}
+
+/// An error answer counted under the model `name` (when loaded) in the metrics.
+fn model_error(state: &AppState, name: &str, err: ApiError) -> Response {
+    let mut resp = err.into_response();
+    if let Some(entry) = state.models.load().get(name) {
+        resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+    }
+    resp
 }
 
 fn check_n(n: i64) -> Result<usize, ApiError> {
@@ -278,19 +250,22 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         (status = 200, description = "Recommendations, best first", body = [ItemOut],
             headers(("x-reco-fallback" = String, description = "`popularity` or `partial` when the fallback was used"),
                     ("x-reco-model" = String, description = "The model that answered"))),
-        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 400, description = "Bad `n`, or an id over 256 bytes or with control characters", body = ErrorBody),
         (status = 404, description = "Unknown model", body = ErrorBody),
     ))]
 pub async fn recommend_user(
     State(state): State<Arc<AppState>>,
     Path((model, user_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let n = match parse_n(query.as_deref()) {
-        Ok(n) => n,
-        Err(e) => return e.into_response(),
-    };
-    user_answer(&state, &model, &user_id, n)
+    if let Err(e) = checked_id("model name", &model) {
+        return e.into_response();
+    }
+    let n = checked_id("user id", &user_id).and_then(|()| parse_n(query));
+    match n {
+        Ok(n) => user_answer(&state, &model, &user_id, n),
+        Err(e) => model_error(&state, &model, e),
+    }
 }
 
 /// A user's top `n` from `model`: from the memoized list when possible, else computed.
@@ -323,9 +298,9 @@ fn user_answer(state: &AppState, model: &str, user_id: &str, n: usize) -> Respon
         (status = 200, description = "Recommendations, best first (basket items excluded)", body = [ItemOut],
             headers(("x-reco-fallback" = String, description = "`popularity` when no basket item is known"),
                     ("x-reco-unknown-items" = u32, description = "How many basket ids the model does not know"))),
-        (status = 400, description = "Malformed JSON or bad `n`", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, bad `n`, or an id over 256 bytes or with control characters", body = ErrorBody),
         (status = 404, description = "Unknown model", body = ErrorBody),
-        (status = 413, description = "Body larger than --max-body", body = ErrorBody),
+        (status = 413, description = "Body (or its declared Content-Length) larger than --max-body", body = ErrorBody),
     ))]
 pub async fn recommend_basket(
     State(state): State<Arc<AppState>>,
@@ -340,9 +315,18 @@ pub async fn recommend_basket(
         Ok(r) => r,
         Err(e) => return ApiError::bad_request(format!("invalid JSON body: {e}")).into_response(),
     };
-    let n = match check_n(req.n.unwrap_or(DEFAULT_N as i64)) {
+    if let Err(e) = checked_id("model name", &model) {
+        return e.into_response();
+    }
+    let ids = req.items.iter().map(|id| ("items", id));
+    let checked = ids
+        .enumerate()
+        .chain(req.exclude.iter().map(|id| ("exclude", id)).enumerate())
+        .try_for_each(|(i, (field, id))| checked_id(&format!("{field}[{i}]"), id))
+        .and_then(|()| check_n(req.n.unwrap_or(DEFAULT_N as i64)));
+    let n = match checked {
         Ok(n) => n,
-        Err(e) => return e.into_response(),
+        Err(e) => return model_error(&state, &model, e),
     };
     let opts = RecommendOptions {
         exclude: req.exclude,
@@ -362,18 +346,21 @@ pub async fn recommend_basket(
     ),
     responses(
         (status = 200, description = "Similar items, most similar first", body = [ItemOut]),
-        (status = 400, description = "Bad `n`", body = ErrorBody),
+        (status = 400, description = "Bad `n`, or an id over 256 bytes or with control characters", body = ErrorBody),
         (status = 404, description = "Unknown model or item", body = ErrorBody),
         (status = 422, description = "The model has no item similarity (popularity)", body = ErrorBody),
     ))]
 pub async fn similar(
     State(state): State<Arc<AppState>>,
     Path((model, item_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    let n = match parse_n(query.as_deref()) {
+    if let Err(e) = checked_id("model name", &model) {
+        return e.into_response();
+    }
+    let n = match checked_id("item id", &item_id).and_then(|()| parse_n(query)) {
         Ok(n) => n,
-        Err(e) => return e.into_response(),
+        Err(e) => return model_error(&state, &model, e),
     };
     answer(&state, &model, |entry, s| {
         Ok(entry.rec.similar_items(&item_id, n, s)?)
@@ -397,17 +384,20 @@ pub async fn similar(
 pub async fn recommend_ab(
     State(state): State<Arc<AppState>>,
     Path(user_id): Path<String>,
-    RawQuery(query): RawQuery,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
     let Some(ab) = state.config.ab.as_ref() else {
         return ApiError::not_found("no A/B split configured: start the server with --ab als=50,lightfm=50")
             .into_response();
     };
-    let n = match parse_n(query.as_deref()) {
-        Ok(n) => n,
-        Err(e) => return e.into_response(),
-    };
+    if let Err(e) = checked_id("user id", &user_id) {
+        return e.into_response();
+    }
     let variant = ab.assign(&user_id);
+    let n = match parse_n(query) {
+        Ok(n) => n,
+        Err(e) => return model_error(&state, variant, e),
+    };
     match state.models.load().get(variant) {
         Some(entry) => entry.metrics.count_ab(),
         None => {
@@ -500,9 +490,21 @@ pub async fn web_file(
         return ApiError::bad_request("invalid path").into_response();
     }
     let full = root.join(&rel);
-    let bytes = match tokio::fs::read(&full).await {
+    let missing = || ApiError::not_found(format!("no file `{}`", shorten(&rel))).into_response();
+    // A symlink may point anywhere: serve only files whose real path is inside the real root.
+    let (Ok(real_root), Ok(real)) = (
+        tokio::fs::canonicalize(root).await,
+        tokio::fs::canonicalize(&full).await,
+    ) else {
+        return missing();
+    };
+    if !real.starts_with(&real_root) {
+        tracing::warn!(path = %full.display(), target = %real.display(), "web: refused a link out of the web folder");
+        return missing();
+    }
+    let bytes = match tokio::fs::read(&real).await {
         Ok(b) => b,
-        Err(_) => return ApiError::not_found(format!("no file `{rel}`")).into_response(),
+        Err(_) => return missing(),
     };
     let etag = super::state::etag(&bytes);
     let mut resp = conditional(&headers, &etag, || Response::new(Body::from(bytes)));
@@ -530,17 +532,21 @@ pub async fn web_file(
         (status = 200, description = "Reloaded; the models now served", body = Object,
             example = json!({"status": "reloaded", "models": ["als", "popularity"], "failed": []})),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "Admin routes are off (no token configured)", body = ErrorBody),
-        (status = 500, description = "Some files failed to load (their previous models keep serving) or the folder is unusable", body = ErrorBody),
+        (status = 404, description = "Admin routes are off (no token configured); the message says how to turn them on", body = ErrorBody),
+        (status = 500, description = "Some files failed to load (their previous models keep serving; `failed` lists each file with a short reason) or the folder is unusable", body = ErrorBody),
     ))]
 pub async fn admin_reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(token) = state.config.admin_token.as_deref() else {
-        return ApiError::not_found("admin routes are off: no admin token configured").into_response();
+        return ApiError::not_found(
+            "admin routes are off: start the server with --admin-token TOKEN (or set RECO_ADMIN_TOKEN) \
+             and send `Authorization: Bearer TOKEN`",
+        )
+        .into_response();
     };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
         let mut resp =
@@ -563,12 +569,30 @@ pub async fn admin_reload(State(state): State<Arc<AppState>>, headers: HeaderMap
         )
         .with(json!({ "models": report.models, "failed": report.failed }))
         .into_response(),
+        // The details (paths, OS errors) are in the server log, not in the answer.
         Err(e) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{e}; the previous models keep serving"),
+            format!(
+                "{}; the previous models keep serving (details in the server log)",
+                match e {
+                    crate::error::ServerError::ModelsNotFound { .. } => "the models folder does not exist",
+                    crate::error::ServerError::NoModels { .. } =>
+                        "the models folder has no *.safetensors file",
+                    _ => "the models folder cannot be read",
+                }
+            ),
         )
         .into_response(),
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_matches(' '))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -617,9 +641,18 @@ mod tests {
 
     #[test]
     fn n_is_parsed_and_checked() {
+        let parse_n = |q: Option<&str>| {
+            let uri: axum::http::Uri = match q {
+                Some(q) => format!("/x?{q}").parse().unwrap(),
+                None => "/x".parse().unwrap(),
+            };
+            super::parse_n(Query::try_from_uri(&uri))
+        };
         assert_eq!(parse_n(None).unwrap(), 10);
         assert_eq!(parse_n(Some("x=1&n=5")).unwrap(), 5);
         assert_eq!(parse_n(Some("n=10000")).unwrap(), 10_000);
+        // Percent-encoded (`%35` is `5`), as any URL-encoding client may send it.
+        assert_eq!(parse_n(Some("n=%35")).unwrap(), 5);
         for bad in [
             "n=0",
             "n=-3",
@@ -628,6 +661,8 @@ mod tests {
             "n",
             "n=10001",
             "n=99999999999999999999",
+            "n=1&n=2",
+            "n=%FF",
         ] {
             assert_eq!(
                 parse_n(Some(bad)).unwrap_err().status,
@@ -638,33 +673,12 @@ mod tests {
     }
 
     #[test]
-    fn item_fragments_serialize_like_the_item_struct() {
-        let mut b = reco_core::InteractionsBuilder::new();
-        b.push("u", "A\"1", 1.0);
-        b.push("u", "B", 1.0);
-        let d = b.build().unwrap();
-        let mut file = reco_core::popularity::PopularityModel::fit(&d.matrix)
-            .unwrap()
-            .to_model_file();
-        let names = vec!["Café \"x\"\n".to_string(), String::new()];
-        reco_core::recommender::attach_catalog(&mut file, &d, &names);
-        let rec = reco_core::recommender::Recommender::from_model_file(file).unwrap();
-        let frags = ItemJson::new(&rec);
-        for i in 0..2u32 {
-            let mut got = frags.get(i).to_vec();
-            serde_json::to_writer(&mut got, &0.25f32).unwrap();
-            got.push(b'}');
-            let item = ItemOut {
-                product: rec.item_name(i),
-                item_id: rec.item_id(i),
-                score: 0.25,
-                fallback: false,
-            };
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                serde_json::to_string(&item).unwrap()
-            );
-        }
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 
     #[test]

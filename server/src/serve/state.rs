@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use reco_core::recommender::{Fallback, RecommendOptions, RecommendedItem, Recommender, Scratch};
 use serde_json::Value;
 
+use super::config::ServeConfig;
 use super::metrics::{Metrics, ModelMetrics};
-use super::ServeConfig;
 use crate::error::{Result, ServerError};
 
 /// One served model: the recommender, where it came from, and its metrics.
@@ -34,7 +34,7 @@ pub struct ModelEntry {
     /// Memoized top lists of known users.
     pub top_cache: TopCache,
     /// Pre-serialized item JSON.
-    pub item_json: super::routes::ItemJson,
+    pub item_json: super::items::ItemJson,
     /// `x-reco-model` value (`None` if the name is not a valid header value).
     pub name_header: Option<axum::http::HeaderValue>,
 }
@@ -123,14 +123,24 @@ struct Loaded {
     rec: Recommender,
 }
 
-/// A model file that failed to load.
+/// A model file that failed to load. Serialized (for `/admin/reload` answers) as the file
+/// name and a short reason only: the details may hold paths, OS errors or bytes of the file.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoadFailure {
     /// The file name.
     pub file: String,
-    /// Why it failed.
-    pub error: String,
+    /// Why it failed, in a few words.
+    #[serde(rename = "error")]
+    pub reason: &'static str,
+    /// The full error (logged; shown at start-up on the command line).
+    #[serde(skip)]
+    pub detail: String,
 }
+
+/// Short reasons of [`LoadFailure`].
+const CANNOT_READ: &str = "cannot read the file";
+const NOT_A_MODEL: &str = "not a valid reco model file";
+const LOADER_FAILED: &str = "the loader failed unexpectedly";
 
 /// The `*.safetensors` files of `dir`, sorted; fails when the folder is missing or has none.
 pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -156,10 +166,11 @@ pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn load_file(path: &Path) -> std::result::Result<Loaded, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let rec = Recommender::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
+fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)> {
+    let bytes = std::fs::read(path).map_err(|e| (CANNOT_READ, e.to_string()))?;
+    let invalid = |e: &dyn std::fmt::Display| (NOT_A_MODEL, e.to_string());
+    let rec = Recommender::from_bytes(&bytes).map_err(|e| invalid(&e))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| invalid(&e))?;
     let format_version = meta
         .metadata()
         .as_ref()
@@ -190,15 +201,24 @@ fn load_dir(dir: &Path) -> Result<(Vec<Loaded>, Vec<LoadFailure>)> {
     let mut loaded = Vec::new();
     let mut failed = Vec::new();
     for path in model_files(dir)? {
-        match load_file(&path) {
+        // A loader bug on a hostile file must not take the reload (or the server) down.
+        let result = std::panic::catch_unwind(|| load_file(&path)).unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err((LOADER_FAILED, format!("panic: {text}")))
+        });
+        match result {
             Ok(l) => loaded.push(l),
-            Err(error) => {
+            Err((reason, detail)) => {
                 let file = path
                     .file_name()
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                tracing::error!(file = %path.display(), %error, "cannot load model file");
-                failed.push(LoadFailure { file, error });
+                tracing::error!(file = %path.display(), reason, error = %detail, "cannot load model file");
+                failed.push(LoadFailure { file, reason, detail });
             }
         }
     }
@@ -258,7 +278,7 @@ fn build_set(
         Arc::new(ModelEntry {
             metrics: metrics.model(&name),
             top_cache: TopCache::new(cache_top, l.rec.n_users()),
-            item_json: super::routes::ItemJson::new(&l.rec),
+            item_json: super::items::ItemJson::new(&l.rec),
             name_header: axum::http::HeaderValue::from_str(&name).ok(),
             etag: etag(&l.bytes),
             name,
@@ -284,7 +304,7 @@ pub fn load_initial(dir: &Path, metrics: &Metrics, cache_top: usize) -> Result<M
             dir: dir.to_path_buf(),
             failures: failed
                 .iter()
-                .map(|f| format!("{}: {}", f.file, f.error))
+                .map(|f| format!("{}: {}", f.file, f.detail))
                 .collect::<Vec<_>>()
                 .join("; "),
         });
@@ -360,73 +380,6 @@ impl AppState {
     }
 }
 
-/// A weighted split of users between models, deterministic per user id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AbSplit {
-    variants: Vec<(String, u32)>,
-    /// Sum of the weights (u64: thousands of variants of weight 10⁶ overflow a u32).
-    total: u64,
-}
-
-impl AbSplit {
-    /// Parses `als=50,lightfm=50` (weights are positive integers, any total).
-    pub fn parse(s: &str) -> std::result::Result<AbSplit, String> {
-        let mut variants = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, weight) = part
-                .split_once('=')
-                .ok_or_else(|| format!("--ab: `{part}` is not MODEL=WEIGHT (e.g. als=50,lightfm=50)"))?;
-            let weight: u32 = weight
-                .trim()
-                .parse()
-                .ok()
-                .filter(|&w| w > 0 && w <= 1_000_000)
-                .ok_or_else(|| format!("--ab: weight of `{name}` must be an integer in 1..=1000000"))?;
-            let name = name.trim().to_string();
-            if variants.iter().any(|(n, _)| *n == name) {
-                return Err(format!("--ab: `{name}` appears twice"));
-            }
-            variants.push((name, weight));
-        }
-        if variants.is_empty() {
-            return Err("--ab: no variants (e.g. --ab als=50,lightfm=50)".into());
-        }
-        let total = variants.iter().map(|&(_, w)| u64::from(w)).sum();
-        Ok(AbSplit { variants, total })
-    }
-
-    /// The variant names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.variants.iter().map(|(n, _)| n.as_str())
-    }
-
-    /// The variant for `user_id` (FNV-1a hash of the id, so stable across restarts).
-    pub fn assign(&self, user_id: &str) -> &str {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in user_id.as_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        let mut slot = h % self.total;
-        for (name, w) in &self.variants {
-            if slot < u64::from(*w) {
-                return name;
-            }
-            slot -= u64::from(*w);
-        }
-        &self.variants[0].0
-    }
-}
-
-impl std::fmt::Display for AbSplit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (name, w)) in self.variants.iter().enumerate() {
-            write!(f, "{}{name}={w}", if i > 0 { "," } else { "" })?;
-        }
-        Ok(())
-    }
-}
-
 /// RFC 3339 UTC time (seconds precision).
 fn rfc3339(t: SystemTime) -> String {
     let secs = t
@@ -455,19 +408,6 @@ fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ab_split_is_deterministic_and_roughly_weighted() {
-        let ab = AbSplit::parse("als=50, lightfm=50").unwrap();
-        assert_eq!(ab.assign("17850"), ab.assign("17850"));
-        let als = (0..10_000).filter(|u| ab.assign(&u.to_string()) == "als").count();
-        assert!((4_000..6_000).contains(&als), "{als}");
-        assert!(AbSplit::parse("als").is_err());
-        assert!(AbSplit::parse("als=0").is_err());
-        assert!(AbSplit::parse("als=x").is_err());
-        assert!(AbSplit::parse("als=1,als=2").is_err());
-        assert!(AbSplit::parse("").is_err());
-    }
 
     #[test]
     fn names_are_kinds_unless_a_kind_repeats() {
