@@ -36,6 +36,8 @@ enum Command {
     /// Serve the trained models over HTTP (REST + OpenAPI docs at /docs, Prometheus /metrics).
     Serve(serve::ServeArgs),
     /// Write the compact model file a browser downloads (for the reco-wasm package and web/).
+    ///
+    /// Also writes or updates `index.json` beside it: the list of web models in that folder.
     Export(export::ExportArgs),
 }
 
