@@ -7,6 +7,7 @@
 //! UnitPrice ≤ 0 and stock codes that are not five digits plus optional letters — POST,
 //! DOT, M, BANK CHARGES, AMAZONFEE, gift vouchers, …); weight = purchase rows per
 //! (customer, stock code); item name = most common trimmed description; price = median.
+pub mod guard;
 pub mod reader;
 pub mod time;
 
@@ -64,6 +65,10 @@ pub struct ReadArgs {
     /// missing id) instead of skipping it. Rows dropped by preset rules never fail.
     #[arg(long)]
     pub strict: bool,
+    /// Read `"` as an ordinary character instead of CSV quoting (for files whose fields are
+    /// never quoted but may start with a quote, such as `12" ruler`).
+    #[arg(long)]
+    pub no_quotes: bool,
 }
 
 impl ReadArgs {
@@ -81,6 +86,7 @@ impl ReadArgs {
             delimiter: self.delimiter,
             min_rating: self.min_rating,
             strict: self.strict,
+            no_quotes: self.no_quotes,
             progress,
         }
     }
