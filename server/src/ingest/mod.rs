@@ -8,6 +8,7 @@
 //! DOT, M, BANK CHARGES, AMAZONFEE, gift vouchers, …); weight = purchase rows per
 //! (customer, stock code); item name = most common trimmed description; price = median.
 pub mod guard;
+pub mod output;
 pub mod reader;
 pub mod time;
 
@@ -101,15 +102,18 @@ pub struct IngestArgs {
     /// How to read the input.
     #[command(flatten)]
     pub read: ReadArgs,
-    /// Where to write the clean (user, item) interactions TSV.
+    /// Where to write the clean (user, item) interactions TSV: a symbolic link to the copy in
+    /// the features folder, so both always come from the same ingest.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_INTERACTIONS)]
     pub interactions: PathBuf,
-    /// Folder for matrix.safetensors, users.tsv and items.tsv.
+    /// Folder for matrix.safetensors, users.tsv, items.tsv and interactions.tsv. It is written
+    /// beside as .NAME.PID.tmp and swapped in as a whole: a failed or killed ingest leaves the
+    /// old folder as it was.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_FEATURES)]
     pub features: PathBuf,
 }
 
-/// Runs `reco ingest`: reads, writes every output file atomically, prints the report.
+/// Runs `reco ingest`: reads, writes the outputs as one set ([`output`]), prints the report.
 pub fn run(args: &IngestArgs) -> Result<()> {
     let start = Instant::now();
     let mut opts = args.read.to_options(true);
@@ -132,13 +136,7 @@ pub fn run(args: &IngestArgs) -> Result<()> {
         ));
     }
     let (ingested, report) = Ingested::read(&input, &opts)?;
-    ingested.write_interactions(&args.interactions)?;
-    let mut written = vec![args.interactions.clone()];
-    written.extend(
-        ingested
-            .dataset
-            .write_features(&args.features, &ingested.item_rows, &input)?,
-    );
+    let written = output::write_outputs(&ingested, &args.interactions, &args.features, &input)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{report}");
     let with_time = if ingested.dataset.timestamps.is_some() {
