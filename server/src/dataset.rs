@@ -35,7 +35,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Result, ServerError};
-use crate::ingest::reader::{collect, Collected, Pair};
+use crate::ingest::reader::{collect, collect_bytes, Collected, Pair};
 pub use crate::ingest::reader::{Delimiter, IngestReport, Preset, ReadOptions, RejectReason, Rejections};
 
 /// Value of the `reco.format` metadata key of `matrix.safetensors`.
@@ -294,6 +294,17 @@ impl Dataset {
     pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Dataset, IngestReport)> {
         let (ingested, report) = Ingested::read(path, opts)?;
         Ok((ingested.dataset, report))
+    }
+
+    /// Reads raw file bytes held in memory like [`Dataset::read`] reads a file (gzip or
+    /// plain); `name` stands for the file in messages and its extension chooses the
+    /// delimiter. Never panics, whatever the bytes (fuzzed).
+    pub fn read_bytes(name: &Path, bytes: &[u8], opts: &ReadOptions) -> Result<(Dataset, IngestReport)> {
+        let (mut collected, report) = collect_bytes(name, bytes, opts)?;
+        let users = sort_ids(&collected.users.ids);
+        let items = sort_ids(&collected.items.ids);
+        let pairs = std::mem::take(&mut collected.pairs);
+        Ok((build(pairs, &collected, &users, &items)?.dataset, report))
     }
 
     /// Reads a train and a test file over one id space: users and items are the union of

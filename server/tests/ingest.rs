@@ -431,6 +431,7 @@ fn help_describes_every_option() {
         "--no-header",
         "--min-rating",
         "--strict",
+        "--no-quotes",
         "--features",
         "--interactions",
     ] {

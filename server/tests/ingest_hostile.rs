@@ -250,3 +250,60 @@ fn ids_with_control_characters_or_over_the_cap_are_rejected_per_row() {
         "{detail}"
     );
 }
+
+#[test]
+fn read_bytes_matches_read_and_no_mutation_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed: &[u8] = b"user_id,item_id,weight,timestamp,name\nu1,i1,2,1300000000,\"a, b\"\nu2,\"i\"\"2\",1.5,2011-01-01 10:00,x\nu1,i2,1,,\"two\nlines\"\n";
+    let p = write(dir.path(), "s.csv", seed);
+    let from_file = Dataset::read(&p, &ReadOptions::default()).unwrap();
+    let from_bytes = Dataset::read_bytes(Path::new("s.csv"), seed, &ReadOptions::default()).unwrap();
+    assert_eq!(from_file.0, from_bytes.0);
+    assert_eq!(
+        (from_file.1.rows_read, from_file.1.format),
+        (from_bytes.1.rows_read, from_bytes.1.format)
+    );
+    // Random byte flips, insertions of structural bytes and truncations, under several options.
+    let options = [
+        ReadOptions::default(),
+        ReadOptions {
+            no_quotes: true,
+            ..ReadOptions::default()
+        },
+        ReadOptions {
+            strict: true,
+            ..ReadOptions::default()
+        },
+        ReadOptions {
+            no_header: true,
+            ..ReadOptions::default()
+        },
+    ];
+    let names = ["s.csv", "s.tsv", "s.dat"];
+    let special = [b'"', b',', b'\n', b'\r', b'\t', b':', 0, 0xff, b'e', b'9'];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..3000 {
+        let mut b = seed.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % b.len().max(1);
+            match next() % 4 {
+                0 => b[at] ^= 1 << (next() % 8),
+                1 => b.insert(at, special[(next() as usize) % special.len()]),
+                2 => b.truncate(at),
+                _ => b[at] = special[(next() as usize) % special.len()],
+            }
+            if b.is_empty() {
+                b.push(b'"');
+            }
+        }
+        let opts = &options[round % options.len()];
+        let name = Path::new(names[round % names.len()]);
+        let _ = Dataset::read_bytes(name, &b, opts);
+    }
+}

@@ -979,6 +979,34 @@ pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, Ing
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let gzip = got == 2 && magic == [0x1f, 0x8b];
+    collect_from(path, file, len, gzip, opts)
+}
+
+/// Reads raw file bytes held in memory; `path` names them in messages and its extension
+/// chooses the delimiter as for a file.
+pub(crate) fn collect_bytes(
+    path: &Path,
+    bytes: &[u8],
+    opts: &ReadOptions,
+) -> Result<(Collected, IngestReport)> {
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    collect_from(
+        path,
+        io::Cursor::new(bytes.to_vec()),
+        bytes.len() as u64,
+        gzip,
+        opts,
+    )
+}
+
+fn collect_from(
+    path: &Path,
+    file: impl Read + 'static,
+    len: u64,
+    gzip: bool,
+    opts: &ReadOptions,
+) -> Result<(Collected, IngestReport)> {
+    let io_err = |e| ServerError::io(path, e);
     let bar = progress_bar(len, path, opts.progress);
     let counted = Counting {
         inner: file,
