@@ -13,8 +13,9 @@
 //!    the folder; an error (full disk, …) removes it and changes nothing else;
 //! 3. swaps it with the old folder in one step (`renameat2(RENAME_EXCHANGE)` on Linux; a plain
 //!    rename if there is no old folder), fsyncs the parent folder and deletes the old set;
-//! 4. the first time, turns `--interactions` into the link (by an atomic rename; a regular file
-//!    there is first linked into the old folder, so the old set stays whole meanwhile).
+//! 4. the first time, turns `--interactions` into the link by an atomic rename, before the
+//!    swap (a regular file there is first linked into the old folder, so the old set stays
+//!    whole), or right after it when there is no old folder.
 //!
 //! Where the exchange is not supported (not Linux, or a file system without it) the old folder
 //! is renamed away and the new one renamed in: a reader in between finds no folder (and is told
@@ -298,23 +299,31 @@ pub fn write_outputs(
         return Err(e);
     }
 
-    // First time only: a regular interactions file becomes part of the old set, then a link.
+    // The link is made before the swap whenever the old set stays whole with it: it resolves
+    // into whichever folder is in place. A regular interactions file is first linked into the
+    // old folder (first ingest after the link layout came in).
+    let mut linked = false;
     if let Some((link, target)) = &t.link {
         let regular = fs::symlink_metadata(link).is_ok_and(|m| m.is_file());
         let in_old = t.folder.join(INTERACTIONS_FILE);
-        if regular && t.exists && !in_old.exists() {
+        let ready = if regular && t.exists && !in_old.exists() {
             let staged = temp_path(&t.folder, INTERACTIONS_FILE.as_ref(), pid);
-            let linked = fs::hard_link(link, &staged)
+            let moved = fs::hard_link(link, &staged)
                 .or_else(|_| fs::copy(link, &staged).map(drop))
                 .and_then(|()| fs::rename(&staged, &in_old));
-            if linked.is_ok() {
-                if let Err(e) = link_atomically(link, target) {
-                    let _ = fs::remove_dir_all(&tmp);
-                    return Err(e);
-                }
-            } else {
+            if moved.is_err() {
                 let _ = fs::remove_file(&staged);
             }
+            moved.is_ok()
+        } else {
+            !regular || t.exists
+        };
+        if ready {
+            if let Err(e) = link_atomically(link, target) {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+            linked = true;
         }
     }
 
@@ -330,7 +339,7 @@ pub fn write_outputs(
     if let Some(old) = replaced {
         let _ = fs::remove_dir_all(old);
     }
-    if let Some((link, target)) = &t.link {
+    if let (Some((link, target)), false) = (&t.link, linked) {
         link_atomically(link, target)?;
     }
     Ok([
