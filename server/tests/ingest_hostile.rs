@@ -153,6 +153,14 @@ fn garbage_bytes_are_escaped_and_cut_in_every_message() {
     );
     assert!(out.contains(r#"weight "\u{1b}[2J" is not a number"#), "{out}");
     assert_clean(&out);
+    // Item names (written to items.tsv, shown by `reco recommend`) lose control characters.
+    let p = write(
+        dir.path(),
+        "n.csv",
+        b"user_id,item_id,name\nu1,i1,\x1b[31mRed\x00\n",
+    );
+    let (d, _) = Dataset::read(&p, &ReadOptions::default()).unwrap();
+    assert_eq!(d.item_names, [" [31mRed "]);
     let o = reco(dir.path(), &["ingest", "r.csv", "--strict"]);
     let err = text(&o.stderr);
     assert!(err.contains(r#":2: control character"#), "{err}");

@@ -389,7 +389,7 @@ impl Collected {
             match meta.names.get_mut(name) {
                 Some(n) => *n += 1,
                 None => {
-                    let clean = name.replace(['\t', '\n', '\r'], " ");
+                    let clean = name.replace(char::is_control, " ");
                     *meta.names.entry(clean).or_default() += 1;
                 }
             }
