@@ -18,20 +18,24 @@
 //!   most common one (empty if unknown), unit_price the median (empty if unknown), n_users
 //!   the number of users with the item, n_purchases the number of input rows kept for it.
 //!
+//! - `interactions.tsv`: the interactions file below, of the same ingest.
+//!
 //! ## Interactions file (`data/processed/interactions.tsv`)
 //! Tab-separated, header `user_id, item_id, weight, first_timestamp, last_timestamp`, one row per (user, item)
 //! pair in (user index, item index) order; timestamps are unix seconds, empty if unknown.
+//! It is a symbolic link to `interactions.tsv` in the features folder, so that both always
+//! come from the same ingest (see [`crate::ingest::output`]).
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use reco_core::{CsrMatrix, IdMap, Interactions};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Result, ServerError};
-use crate::ingest::reader::{collect, Collected, Pair};
+use crate::ingest::reader::{collect, collect_bytes, Collected, Pair};
 pub use crate::ingest::reader::{Delimiter, IngestReport, Preset, ReadOptions, RejectReason, Rejections};
 
 /// Value of the `reco.format` metadata key of `matrix.safetensors`.
@@ -172,30 +176,33 @@ fn build(
     })
 }
 
-/// Writes a file atomically through a buffered writer: temporary file in the same folder,
-/// fsync, rename. On error the temporary file is removed and `path` is untouched.
-pub fn write_atomic_with(
+/// Writes a new file (created, or truncated if it exists) through a buffered writer and
+/// fsyncs it. Used inside the temporary folder of an ingest, which is renamed into place as a
+/// whole (see [`crate::ingest::output`]).
+pub(crate) fn write_synced(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ServerError::io(dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
+    (|| {
+        let mut w = BufWriter::new(File::create(path)?);
         write(&mut w)?;
-        let f = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        w.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()
+    })()
+    .map_err(|e| ServerError::io(path, e))
+}
+
+/// Which folder `dir` is (device and inode on Unix), to notice it being replaced.
+fn folder_identity(dir: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
     }
-    result.map_err(|e| ServerError::io(path, e))
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> ServerError {
@@ -289,6 +296,17 @@ impl Dataset {
         Ok((ingested.dataset, report))
     }
 
+    /// Reads raw file bytes held in memory like [`Dataset::read`] reads a file (gzip or
+    /// plain); `name` stands for the file in messages and its extension chooses the
+    /// delimiter. Never panics, whatever the bytes (fuzzed).
+    pub fn read_bytes(name: &Path, bytes: &[u8], opts: &ReadOptions) -> Result<(Dataset, IngestReport)> {
+        let (mut collected, report) = collect_bytes(name, bytes, opts)?;
+        let users = sort_ids(&collected.users.ids);
+        let items = sort_ids(&collected.items.ids);
+        let pairs = std::mem::take(&mut collected.pairs);
+        Ok((build(pairs, &collected, &users, &items)?.dataset, report))
+    }
+
     /// Reads a train and a test file over one id space: users and items are the union of
     /// both files' ids (in sorted order), so the train and test matrices have the same shape.
     /// Item names and prices come from both files.
@@ -310,7 +328,23 @@ impl Dataset {
     }
 
     /// Loads the features folder written by `reco ingest` (default `data/features`).
+    ///
+    /// `reco ingest` replaces the folder as a whole; if that happens while the files are read
+    /// (the folder at `dir` is another one afterwards), they are read again, so the result
+    /// is always one ingest's set.
     pub fn load_features(dir: &Path) -> Result<Dataset> {
+        let mut attempt = 0;
+        loop {
+            let before = folder_identity(dir);
+            let result = Self::load_features_once(dir);
+            attempt += 1;
+            if attempt >= 5 || before.is_none() || folder_identity(dir) == before {
+                return result;
+            }
+        }
+    }
+
+    fn load_features_once(dir: &Path) -> Result<Dataset> {
         if !dir.is_dir() {
             return Err(ServerError::FeaturesNotFound {
                 path: dir.to_path_buf(),
@@ -413,14 +447,14 @@ impl Dataset {
         })
     }
 
-    /// Writes `matrix.safetensors`, `users.tsv` and `items.tsv` into `dir` (each atomically).
-    /// `item_rows` (input rows per item) fills the `n_purchases` column; `source` is recorded
-    /// in the metadata.
-    pub fn write_features(&self, dir: &Path, item_rows: &[u64], source: &Path) -> Result<Vec<PathBuf>> {
+    /// Writes `matrix.safetensors`, `users.tsv` and `items.tsv` into the (new, temporary)
+    /// folder `dir`, each fsynced. `item_rows` (input rows per item) fills the `n_purchases`
+    /// column; `source` is recorded in the metadata.
+    pub(crate) fn write_features_files(&self, dir: &Path, item_rows: &[u64], source: &Path) -> Result<()> {
         let it = &self.interactions;
         let m = &it.matrix;
         let users_path = dir.join(USERS_FILE);
-        write_atomic_with(&users_path, |w| {
+        write_synced(&users_path, |w| {
             writeln!(w, "{USERS_HEADER}")?;
             for (k, id) in it.users.ids().iter().enumerate() {
                 writeln!(w, "{k}\t{id}")?;
@@ -432,7 +466,7 @@ impl Dataset {
             n_users[c as usize] += 1;
         }
         let items_path = dir.join(ITEMS_FILE);
-        write_atomic_with(&items_path, |w| {
+        write_synced(&items_path, |w| {
             writeln!(w, "{ITEMS_HEADER}")?;
             for (k, id) in it.items.ids().iter().enumerate() {
                 let name = self.item_names.get(k).map_or("", String::as_str);
@@ -463,10 +497,7 @@ impl Dataset {
         ]);
         let bytes = safetensors::serialize(tensors, Some(metadata))
             .map_err(|e| invalid(format!("cannot serialize the features matrix: {e}")))?;
-        let matrix_path = dir.join(MATRIX_FILE);
-        reco_core::model_file::write_atomic(&matrix_path, &bytes)
-            .map_err(|e| ServerError::io(&matrix_path, e))?;
-        Ok(vec![matrix_path, users_path, items_path])
+        write_synced(&dir.join(MATRIX_FILE), |w| w.write_all(&bytes))
     }
 }
 
@@ -480,10 +511,10 @@ impl Ingested {
         Ok((build(pairs, &collected, &users, &items)?, report))
     }
 
-    /// Writes `interactions.tsv` (see the module docs) atomically.
-    pub fn write_interactions(&self, path: &Path) -> Result<()> {
+    /// Writes `interactions.tsv` (see the module docs) to a new file, fsynced.
+    pub(crate) fn write_interactions_file(&self, path: &Path) -> Result<()> {
         let it = &self.dataset.interactions;
-        write_atomic_with(path, |w| {
+        write_synced(path, |w| {
             writeln!(w, "{INTERACTIONS_HEADER}")?;
             let mut k = 0;
             for (r, user) in it.users.ids().iter().enumerate() {

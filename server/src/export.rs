@@ -28,6 +28,8 @@ pub struct ExportArgs {
     #[arg(long, default_value = "models/als.safetensors")]
     pub model: PathBuf,
     /// Where to write the web model file [default: web/models/<model file name>].
+    /// Its folder also gets (or updates) `index.json`, the list of web models in it, which the
+    /// demo page reads to offer a model switch.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Storage precision of float tensors: f16 halves the file, scores change slightly.

@@ -24,6 +24,13 @@ enum Command {
     ///
     /// With no arguments reads data/online_retail.csv.gz (UCI Online Retail) with the
     /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, works with the column options.
+    ///
+    /// Limits: a record is at most 1 MiB; a quoted field spans at most 1,000 lines and must be
+    /// closed (else the file is refused, naming the line where the quote opened); a used column
+    /// is named once in the header. Rows with ids over 256 bytes or with control characters, or
+    /// with weights or prices outside the f32 range (also summed per user and item), are
+    /// rejected and counted with their line. The outputs are replaced as one set: a failed or
+    /// killed ingest leaves the previous ones as they were.
     Ingest(ingest::IngestArgs),
     /// Fit a model on data/features and write models/<model>.safetensors.
     Train(train::TrainArgs),
@@ -36,6 +43,8 @@ enum Command {
     /// Serve the trained models over HTTP (REST + OpenAPI docs at /docs, Prometheus /metrics).
     Serve(serve::ServeArgs),
     /// Write the compact model file a browser downloads (for the reco-wasm package and web/).
+    ///
+    /// Also writes or updates `index.json` beside it: the list of web models in that folder.
     Export(export::ExportArgs),
 }
 

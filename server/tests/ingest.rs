@@ -347,7 +347,7 @@ fn headerless_two_column_tsv_reads_with_no_flags() {
     assert_eq!(d.interactions.users.ids(), ["u1", "user"]);
     let o = reco(dir.path(), &["ingest", "cols.csv", "--user-col", "nobody"]);
     assert!(
-        stderr(&o).contains("no column `nobody` in the header (columns: who, what, when)"),
+        stderr(&o).contains(r#"no column `nobody` in the header (columns: "who", "what", "when")"#),
         "{}",
         stderr(&o)
     );
@@ -431,6 +431,7 @@ fn help_describes_every_option() {
         "--no-header",
         "--min-rating",
         "--strict",
+        "--no-quotes",
         "--features",
         "--interactions",
     ] {

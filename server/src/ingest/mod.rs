@@ -7,6 +7,8 @@
 //! UnitPrice ≤ 0 and stock codes that are not five digits plus optional letters — POST,
 //! DOT, M, BANK CHARGES, AMAZONFEE, gift vouchers, …); weight = purchase rows per
 //! (customer, stock code); item name = most common trimmed description; price = median.
+pub mod guard;
+pub mod output;
 pub mod reader;
 pub mod time;
 
@@ -64,6 +66,10 @@ pub struct ReadArgs {
     /// missing id) instead of skipping it. Rows dropped by preset rules never fail.
     #[arg(long)]
     pub strict: bool,
+    /// Read `"` as an ordinary character instead of CSV quoting (for files whose fields are
+    /// never quoted but may start with a quote, such as `12" ruler`).
+    #[arg(long)]
+    pub no_quotes: bool,
 }
 
 impl ReadArgs {
@@ -81,6 +87,7 @@ impl ReadArgs {
             delimiter: self.delimiter,
             min_rating: self.min_rating,
             strict: self.strict,
+            no_quotes: self.no_quotes,
             progress,
         }
     }
@@ -95,15 +102,18 @@ pub struct IngestArgs {
     /// How to read the input.
     #[command(flatten)]
     pub read: ReadArgs,
-    /// Where to write the clean (user, item) interactions TSV.
+    /// Where to write the clean (user, item) interactions TSV: a symbolic link to the copy in
+    /// the features folder, so both always come from the same ingest.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_INTERACTIONS)]
     pub interactions: PathBuf,
-    /// Folder for matrix.safetensors, users.tsv and items.tsv.
+    /// Folder for matrix.safetensors, users.tsv, items.tsv and interactions.tsv. It is written
+    /// beside as .NAME.PID.tmp and swapped in as a whole: a failed or killed ingest leaves the
+    /// old folder as it was.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_FEATURES)]
     pub features: PathBuf,
 }
 
-/// Runs `reco ingest`: reads, writes every output file atomically, prints the report.
+/// Runs `reco ingest`: reads, writes the outputs as one set ([`output`]), prints the report.
 pub fn run(args: &IngestArgs) -> Result<()> {
     let start = Instant::now();
     let mut opts = args.read.to_options(true);
@@ -126,13 +136,7 @@ pub fn run(args: &IngestArgs) -> Result<()> {
         ));
     }
     let (ingested, report) = Ingested::read(&input, &opts)?;
-    ingested.write_interactions(&args.interactions)?;
-    let mut written = vec![args.interactions.clone()];
-    written.extend(
-        ingested
-            .dataset
-            .write_features(&args.features, &ingested.item_rows, &input)?,
-    );
+    let written = output::write_outputs(&ingested, &args.interactions, &args.features, &input)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{report}");
     let with_time = if ingested.dataset.timestamps.is_some() {

@@ -9,6 +9,15 @@
 //! `user_id`/`userId`/`CustomerID` and `item_id`/`movieId`/`StockCode`), or positional
 //! `user, item, [weight], [timestamp]` with `--no-header` — and automatically when the first
 //! line names no user/item columns but has 2–4 fields (a third field must then be a number).
+//! A column that is used must be named once: a header naming it twice is refused.
+//!
+//! Limits (see [`super::guard`]): a record is at most 1 MiB, a quoted field spans at most 1,000
+//! lines and must be closed before the end of the file (else the file is refused, naming the
+//! line where the quote opened; `--no-quotes` reads quotes as ordinary characters); the
+//! delimiter is sniffed from the first line within the first 256 KiB. Ids are at most
+//! [`MAX_ID_BYTES`] bytes with no control characters; weights and prices must be finite as
+//! 32-bit floats (|x| ≤ 3.4e38), and so must the sum of a (user, item) pair's weights. Input
+//! echoed in a message is escaped and cut (see [`super::guard::shown`]).
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
@@ -18,8 +27,10 @@ use std::path::{Path, PathBuf};
 use csv::ByteRecord;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::guard::{shown_str, Guard};
 use super::time::parse_timestamp;
 use crate::error::{Result, ServerError};
+use crate::limits::MAX_ID_BYTES;
 
 /// Rule sets for known datasets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -97,6 +108,8 @@ pub struct ReadOptions {
     pub min_rating: Option<f64>,
     /// Fail on the first malformed row instead of skipping it.
     pub strict: bool,
+    /// Read `"` as an ordinary character (no CSV quoting).
+    pub no_quotes: bool,
     /// Show a progress bar on stderr (only drawn when stderr is a terminal).
     pub progress: bool,
 }
@@ -117,8 +130,14 @@ pub enum RejectReason {
     MissingUser,
     /// The item field is empty.
     MissingItem,
-    /// A user or item id contains a tab or line break (ids are written to TSV files).
+    /// A user or item id contains a tab, line break or other control character (ids are
+    /// written to TSV files and shown in terminals).
     BadId,
+    /// A user or item id is longer than [`MAX_ID_BYTES`] bytes.
+    LongId,
+    /// A weight that is finite but would add up to more than the f32 range for its
+    /// (user, item) pair.
+    WeightOverflow,
     /// Online Retail: the invoice number starts with `C`.
     Cancellation,
     /// Online Retail: CustomerID is empty (guest purchases).
@@ -145,7 +164,9 @@ impl RejectReason {
             RejectReason::BadTimestamp => "bad timestamp",
             RejectReason::MissingUser => "missing user",
             RejectReason::MissingItem => "missing item",
-            RejectReason::BadId => "tab or line break in an id",
+            RejectReason::BadId => "control character (tab, line break, NUL, ...) in an id",
+            RejectReason::LongId => "id too long",
+            RejectReason::WeightOverflow => "weight sum too large for f32",
             RejectReason::Cancellation => "cancellation (invoice C…)",
             RejectReason::NoCustomer => "missing CustomerID",
             RejectReason::NonPositiveQuantity => "quantity <= 0",
@@ -167,6 +188,8 @@ impl RejectReason {
                 | RejectReason::MissingUser
                 | RejectReason::MissingItem
                 | RejectReason::BadId
+                | RejectReason::LongId
+                | RejectReason::WeightOverflow
         )
     }
 }
@@ -337,7 +360,24 @@ pub(crate) struct Collected {
 }
 
 impl Collected {
-    fn push(&mut self, row: &Row<'_>) {
+    /// Adds a row; refuses it (changing nothing) if its pair's weight sum would not fit in f32.
+    fn push(&mut self, row: &Row<'_>) -> Result<(), Reject> {
+        if let (Some(&u), Some(&i)) = (self.users.index.get(row.user), self.items.index.get(row.item)) {
+            if let Some(p) = self.pairs.get(&(u, i)) {
+                let sum = p.weight + row.weight;
+                if !(sum as f32).is_finite() {
+                    return Err((
+                        RejectReason::WeightOverflow,
+                        format!(
+                            "weight {} makes the sum for user {} and item {} {sum:e}, above the f32 maximum 3.4e38",
+                            row.weight,
+                            shown_str(row.user),
+                            shown_str(row.item)
+                        ),
+                    ));
+                }
+            }
+        }
         let u = self.users.intern(row.user);
         let i = self.items.intern(row.item);
         if i as usize == self.item_meta.len() {
@@ -349,7 +389,7 @@ impl Collected {
             match meta.names.get_mut(name) {
                 Some(n) => *n += 1,
                 None => {
-                    let clean = name.replace(['\t', '\n', '\r'], " ");
+                    let clean = name.replace(char::is_control, " ");
                     *meta.names.entry(clean).or_default() += 1;
                 }
             }
@@ -365,6 +405,7 @@ impl Collected {
             p.first = Some(p.first.map_or(t, |f| f.min(t)));
             p.last = Some(p.last.map_or(t, |l| l.max(t)));
         }
+        Ok(())
     }
 
     /// Adds `other`'s ids (not its pairs) and item catalog to this one; returns `other`'s
@@ -435,10 +476,24 @@ fn field<'r>(rec: &'r ByteRecord, i: usize, what: &str) -> Result<&'r str, Rejec
 }
 
 fn number(s: &str, what: &str) -> Result<f64, Reject> {
-    s.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| (RejectReason::BadNumber, format!("{what} {s:?} is not a number")))
+    s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+        (
+            RejectReason::BadNumber,
+            format!("{what} {} is not a number", shown_str(s)),
+        )
+    })
+}
+
+/// A number stored as f32 (weights, prices): it must also be finite as an f32.
+fn number_f32(s: &str, what: &str) -> Result<f64, Reject> {
+    let v = number(s, what)?;
+    if !(v as f32).is_finite() {
+        return Err((
+            RejectReason::BadNumber,
+            format!("{what} {} is outside the f32 range (|x| <= 3.4e38)", shown_str(s)),
+        ));
+    }
+    Ok(v)
 }
 
 fn id<'r>(rec: &'r ByteRecord, i: usize, what: &str, missing: RejectReason) -> Result<&'r str, Reject> {
@@ -446,8 +501,14 @@ fn id<'r>(rec: &'r ByteRecord, i: usize, what: &str, missing: RejectReason) -> R
     if s.is_empty() {
         return Err((missing, format!("empty {what}")));
     }
-    if s.contains(['\t', '\n', '\r']) {
-        return Err((RejectReason::BadId, format!("{what} {s:?}")));
+    if s.len() > MAX_ID_BYTES {
+        return Err((
+            RejectReason::LongId,
+            format!("{what} {} is longer than {MAX_ID_BYTES} bytes", shown_str(s)),
+        ));
+    }
+    if s.contains(char::is_control) {
+        return Err((RejectReason::BadId, format!("{what} {}", shown_str(s))));
     }
     Ok(s)
 }
@@ -472,7 +533,7 @@ impl Plan {
             if let Some(c) = self.invoice {
                 let inv = field(rec, c, "invoice")?;
                 if inv.starts_with(['C', 'c']) {
-                    return Err((RejectReason::Cancellation, format!("invoice {inv}")));
+                    return Err((RejectReason::Cancellation, format!("invoice {}", shown_str(inv))));
                 }
             }
         }
@@ -488,12 +549,15 @@ impl Plan {
         }
         let item = id(rec, self.item, "item", RejectReason::MissingItem)?;
         if self.rules == Rules::OnlineRetail && !is_product_code(item) {
-            return Err((RejectReason::NonProductCode, format!("stock code {item}")));
+            return Err((
+                RejectReason::NonProductCode,
+                format!("stock code {}", shown_str(item)),
+            ));
         }
         let price = match self.price {
             Some(c) => match field(rec, c, "price")? {
                 "" => None,
-                s => Some(number(s, "price")?),
+                s => Some(number_f32(s, "price")?),
             },
             None => None,
         };
@@ -504,7 +568,7 @@ impl Plan {
             ));
         }
         let mut weight = match self.weight {
-            Some(c) => number(field(rec, c, "weight")?, "weight")?,
+            Some(c) => number_f32(field(rec, c, "weight")?, "weight")?,
             None => 1.0,
         };
         if let Some(min) = self.min_rating {
@@ -524,7 +588,10 @@ impl Plan {
                 s => Some(parse_timestamp(s).ok_or_else(|| {
                     (
                         RejectReason::BadTimestamp,
-                        format!("timestamp {s:?} is neither unix seconds nor YYYY-MM-DD HH:MM:SS"),
+                        format!(
+                            "timestamp {} is neither unix seconds nor YYYY-MM-DD HH:MM:SS",
+                            shown_str(s)
+                        ),
                     )
                 })?),
             },
@@ -547,9 +614,9 @@ impl Plan {
 
 /// Records of a CSV-like file or of a `::`-separated one.
 enum Records {
-    Csv(csv::Reader<Box<dyn BufRead>>),
+    Csv(csv::Reader<Guard<Box<dyn BufRead>>>),
     DoubleColon {
-        input: Box<dyn BufRead>,
+        input: BufReader<Guard<Box<dyn BufRead>>>,
         line: u64,
         buf: Vec<u8>,
     },
@@ -669,28 +736,62 @@ impl Header<'_> {
         aliases.iter().find_map(|a| self.norm.iter().position(|n| n == a))
     }
 
-    /// The column named by an option, else the first alias present.
+    /// The header's names for a message (escaped, at most 20).
+    fn available(&self) -> String {
+        let mut list: Vec<String> = self.names.iter().take(20).map(|n| shown_str(n)).collect();
+        if self.names.len() > 20 {
+            list.push(format!("… {} more", self.names.len() - 20));
+        }
+        list.join(", ")
+    }
+
+    /// The column named by an option, else the first alias present. A name found twice
+    /// (exactly, or ignoring case and punctuation when that is how it was found) is an error.
     fn column(
         &self,
         explicit: Option<&str>,
         option: &'static str,
         aliases: &[&str],
     ) -> Result<Option<usize>> {
-        match explicit {
-            Some(name) => self
-                .names
-                .iter()
-                .position(|n| n == name)
-                .or_else(|| self.norm.iter().position(|n| *n == normalize(name)))
-                .map(Some)
-                .ok_or_else(|| ServerError::MissingColumn {
+        let exact = explicit.and_then(|name| self.names.iter().position(|n| n == name));
+        let found = match (exact, explicit) {
+            (Some(c), _) => Some(c),
+            (None, Some(name)) => Some(self.norm.iter().position(|n| *n == normalize(name)).ok_or_else(
+                || ServerError::MissingColumn {
                     path: self.path.to_path_buf(),
                     column: name.to_owned(),
                     option,
-                    available: self.names.join(", "),
-                }),
-            None => Ok(self.find_alias(aliases)),
+                    available: self.available(),
+                },
+            )?),
+            (None, None) => self.find_alias(aliases),
+        };
+        let Some(c) = found else { return Ok(None) };
+        let same: Vec<usize> = match exact {
+            Some(_) => (0..self.names.len())
+                .filter(|&k| self.names[k] == self.names[c])
+                .collect(),
+            None => (0..self.norm.len())
+                .filter(|&k| self.norm[k] == self.norm[c])
+                .collect(),
+        };
+        if same.len() > 1 {
+            let fields: Vec<String> = same.iter().map(|k| (k + 1).to_string()).collect();
+            return Err(ServerError::UnknownLayout {
+                path: self.path.to_path_buf(),
+                reason: format!(
+                    "the header names column {} more than once (fields {}), so it is ambiguous; rename or remove the duplicate{}",
+                    shown_str(&self.names[c]),
+                    fields.join(", "),
+                    if option.ends_with("-col") {
+                        format!(", or pass --{option} with an exact, unique name")
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
         }
+        Ok(Some(c))
     }
 
     fn required(&self, explicit: Option<&str>, option: &'static str, aliases: &[&str]) -> Result<usize> {
@@ -699,7 +800,7 @@ impl Header<'_> {
                 path: self.path.to_path_buf(),
                 column: aliases[0].to_owned(),
                 option,
-                available: self.names.join(", "),
+                available: self.available(),
             })
     }
 }
@@ -818,7 +919,7 @@ fn plan(path: &Path, opts: &ReadOptions, first: &ByteRecord) -> Result<(Plan, Ru
         }
         return Err(layout_err(format!(
             "the first line ({}) names no user and item columns; pass --user-col and --item-col, or --no-header for positional columns user, item, [weight], [timestamp]",
-            header.names.join(", ")
+            header.available()
         )));
     }
     let plan = Plan {
@@ -860,6 +961,9 @@ fn detect_delimiter(path: &Path, head: &[u8]) -> Delimiter {
         .map_or(Delimiter::Byte(b','), |(_, d)| Delimiter::Byte(d))
 }
 
+/// Bytes read before the delimiter is sniffed from the first line (and the most of it looked at).
+pub const SNIFF_BYTES: usize = 1 << 18;
+
 /// Reads one raw file into aggregated pairs and a report.
 pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, IngestReport)> {
     let io_err = |e| ServerError::io(path, e);
@@ -875,6 +979,34 @@ pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, Ing
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let gzip = got == 2 && magic == [0x1f, 0x8b];
+    collect_from(path, file, len, gzip, opts)
+}
+
+/// Reads raw file bytes held in memory; `path` names them in messages and its extension
+/// chooses the delimiter as for a file.
+pub(crate) fn collect_bytes(
+    path: &Path,
+    bytes: &[u8],
+    opts: &ReadOptions,
+) -> Result<(Collected, IngestReport)> {
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    collect_from(
+        path,
+        io::Cursor::new(bytes.to_vec()),
+        bytes.len() as u64,
+        gzip,
+        opts,
+    )
+}
+
+fn collect_from(
+    path: &Path,
+    file: impl Read + 'static,
+    len: u64,
+    gzip: bool,
+    opts: &ReadOptions,
+) -> Result<(Collected, IngestReport)> {
+    let io_err = |e| ServerError::io(path, e);
     let bar = progress_bar(len, path, opts.progress);
     let counted = Counting {
         inner: file,
@@ -888,7 +1020,8 @@ pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, Ing
     } else {
         Box::new(counted)
     };
-    let mut input: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 18, raw));
+    // The delimiter is sniffed from this first buffer (at most SNIFF_BYTES).
+    let mut input: Box<dyn BufRead> = Box::new(BufReader::with_capacity(SNIFF_BYTES, raw));
     let head = input.fill_buf().map_err(io_err)?;
     if head.is_empty() {
         return Err(ServerError::EmptyInput {
@@ -898,17 +1031,21 @@ pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, Ing
     let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(path, head));
     let mut records = match delimiter {
         Delimiter::DoubleColon => Records::DoubleColon {
-            input,
+            input: BufReader::with_capacity(1 << 16, Guard::new(input, None, None)),
             line: 0,
             buf: Vec::new(),
         },
-        Delimiter::Byte(d) => Records::Csv(
-            csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .delimiter(d)
-                .from_reader(input),
-        ),
+        Delimiter::Byte(d) => {
+            let quote = (!opts.no_quotes).then_some(b'"');
+            Records::Csv(
+                csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(d)
+                    .quoting(quote.is_some())
+                    .from_reader(Guard::new(input, quote, Some(d))),
+            )
+        }
     };
     let mut rec = ByteRecord::new();
     let Some(first_line) = records.next(&mut rec).map_err(io_err)? else {
@@ -938,11 +1075,8 @@ pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, Ing
     loop {
         if have {
             report.rows_read += 1;
-            match plan.parse(&rec) {
-                Ok(row) => {
-                    out.push(&row);
-                    report.rows_kept += 1;
-                }
+            match plan.parse(&rec).and_then(|row| out.push(&row)) {
+                Ok(()) => report.rows_kept += 1,
                 Err((reason, detail)) => {
                     if opts.strict && reason.is_malformed() {
                         bar.finish_and_clear();
