@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod export;
 pub mod ingest;
 pub mod item_features;
+pub mod progress;
 pub mod recommend;
 pub mod serve;
 pub mod train;
