@@ -90,7 +90,7 @@ fn gzip_len(bytes: &[u8]) -> usize {
 
 /// Reads `args.model`, writes the web model file atomically and updates `index.json` beside it.
 pub fn export(args: &ExportArgs) -> Result<ExportReport> {
-    let input = std::fs::read(&args.model).map_err(|e| ServerError::io(&args.model, e))?;
+    let input = std::fs::read(&args.model).map_err(|e| ServerError::model_file(&args.model, e))?;
     let file = ModelFile::from_bytes(&input)?;
     let kind = file.kind;
     let precision = match args.precision {

@@ -423,6 +423,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(crate::progress::ansi_logs())
         .try_init();
     let config = args.to_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
