@@ -20,6 +20,7 @@ use reco_core::recommender::Recommender;
 use serde_json::{json, Value};
 
 use crate::error::{Result, ServerError};
+use crate::progress::Progress;
 
 /// Command-line options of `reco export`.
 #[derive(Debug, Clone, clap::Args)]
@@ -147,7 +148,10 @@ fn update_index(out: &Path, entry: Value) -> Result<()> {
 
 /// The `reco export` command: exports and prints the sizes.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let r = export(args)?;
+    let progress = Progress::spinner(format!("export {}", args.model.display()));
+    let r = export(args);
+    progress.finish_and_clear();
+    let r = r?;
     println!(
         "wrote {} ({:.1} KiB, {:.1} KiB gzipped)",
         r.out.display(),
