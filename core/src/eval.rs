@@ -401,6 +401,18 @@ pub fn evaluate<S: ItemScorer + Sync + ?Sized>(
     test: &CsrMatrix,
     k: usize,
 ) -> Result<Metrics> {
+    evaluate_with_progress(scorer, train, test, k, &|| {})
+}
+
+/// [`evaluate`], calling `on_user` (from any worker thread) after each evaluated user, for a
+/// progress display.
+pub fn evaluate_with_progress<S: ItemScorer + Sync + ?Sized>(
+    scorer: &S,
+    train: &CsrMatrix,
+    test: &CsrMatrix,
+    k: usize,
+    on_user: &(dyn Fn() + Sync),
+) -> Result<Metrics> {
     if k == 0 {
         return Err(RecoError::InvalidParameter {
             name: "k",
@@ -437,6 +449,7 @@ pub fn evaluate<S: ItemScorer + Sync + ?Sized>(
         let items: Vec<u32> = s.list.iter().map(|x| x.item).collect();
         let metrics = list_metrics(&items, truth, k);
         let auc = auc_with(&s.scores, seen, truth, &mut s.negatives);
+        on_user();
         (metrics, auc, items)
     });
 

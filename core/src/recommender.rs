@@ -63,7 +63,8 @@ impl Fallback {
 pub struct RecommendedItem {
     /// Dense item index (see [`Recommender::item_id`], [`Recommender::item_name`]).
     pub index: u32,
-    /// Model score (0 for fallback items of a non-popularity model).
+    /// Model score; for a fallback item its popularity instead (the number of training users
+    /// who have it), so compare scores only among items with the same `fallback` flag.
     pub score: f32,
     /// True when this item came from the popularity fallback.
     pub fallback: bool,
@@ -466,14 +467,9 @@ impl Recommender {
             let allowed =
                 !blocked[item as usize] && filter.candidates.is_none_or(|c| c.binary_search(&item).is_ok());
             if allowed {
-                let score = if is_popularity_model {
-                    self.popularity[item as usize]
-                } else {
-                    0.0
-                };
                 out.items.push(RecommendedItem {
                     index: item,
-                    score,
+                    score: self.popularity[item as usize],
                     fallback: !is_popularity_model,
                 });
             }

@@ -115,13 +115,13 @@ fn user_similarities_by_hand() {
         }]
     );
     // With k = 1 only u2 = [0, 2, 0] is a neighbour: item 2 has no evidence and comes from
-    // the fallback.
+    // the fallback, scored by its popularity (3 users have it).
     let list = user_list(&served(&small(), 1), 0, 3, &none);
     assert_eq!(
         list.items,
         [RecommendedItem {
             index: 2,
-            score: 0.0,
+            score: 3.0,
             fallback: true
         }]
     );
@@ -147,7 +147,10 @@ fn isolated_and_empty_users_get_a_full_popularity_list() {
     let none = RecommendOptions::default();
     let list = user_list(&rec, 3, 4, &none);
     assert_eq!(items(&list), [1, 0, 2, 4]);
-    assert!(list.items.iter().all(|x| x.fallback && x.score == 0.0));
+    // Fallback items are scored by their popularity.
+    let scores: Vec<f32> = list.items.iter().map(|x| x.score).collect();
+    assert_eq!(scores, [3.0, 1.0, 1.0, 1.0]);
+    assert!(list.items.iter().all(|x| x.fallback));
     assert_eq!(list.fallback, Fallback::Popularity);
     let list = user_list(&rec, 4, 10, &none);
     assert_eq!(items(&list), [1, 0, 2, 3, 4]);

@@ -1,6 +1,8 @@
 //! The one error type of the `reco` command line. Every message says what went wrong and,
 //! where there is one, what to do about it; `main` prints it as `error: …` and exits non-zero.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use reco_core::model_file::ModelKind;
 
 /// Result alias used throughout reco-server.
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -76,14 +78,20 @@ pub enum ServerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A model file named on the command line does not exist.
+    #[error("model file {} not found: {}", path.display(), train_hint(path))]
+    ModelFileNotFound {
+        /// The model file.
+        path: PathBuf,
+    },
     /// The models folder given to `reco serve` does not exist.
-    #[error("models folder {} not found: train models first (`reco train`) or pass --models", path.display())]
+    #[error("models folder {} not found: {}, or pass --models <folder>", path.display(), folder_hint(path))]
     ModelsNotFound {
         /// The models folder.
         path: PathBuf,
     },
     /// The models folder holds no `*.safetensors` file.
-    #[error("models folder {} holds no *.safetensors model files: train models first (`reco train`)", path.display())]
+    #[error("models folder {} holds no *.safetensors model files: {}", path.display(), folder_hint(path))]
     NoModels {
         /// The models folder.
         path: PathBuf,
@@ -119,5 +127,60 @@ impl ServerError {
             path: path.into(),
             source,
         }
+    }
+
+    /// Wraps an error reading the model file `path`: a missing file says how to train it.
+    pub fn model_file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::NotFound => ServerError::ModelFileNotFound { path: path.into() },
+            _ => ServerError::io(path, source),
+        }
+    }
+}
+
+/// The model kinds as `reco train --model` spells them.
+fn kinds() -> String {
+    ModelKind::ALL.map(ModelKind::as_str).join(", ")
+}
+
+/// How to get the model file `path`: the `reco train` command that writes it (with `--out`
+/// when the path is not the default `models/<kind>.safetensors`); the kind comes from a file
+/// name `<kind>.safetensors`.
+fn train_hint(path: &Path) -> String {
+    let kind = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".safetensors"))
+        .and_then(ModelKind::parse);
+    match kind {
+        Some(kind) if path == crate::train::default_model_path(kind) => {
+            format!("train it with `reco train --model {kind}`")
+        }
+        Some(kind) => format!(
+            "train it with `reco train --model {kind} --out {}`",
+            path.display()
+        ),
+        None => format!(
+            "train a model with `reco train --model <kind>` (kinds: {}; it writes \
+             models/<kind>.safetensors) and pass that file",
+            kinds()
+        ),
+    }
+}
+
+/// How to fill the models folder `dir`.
+fn folder_hint(dir: &Path) -> String {
+    if dir == Path::new("models") {
+        format!(
+            "train a model first with `reco train --model als` (it writes models/<kind>.safetensors; \
+             kinds: {})",
+            kinds()
+        )
+    } else {
+        format!(
+            "train a model into it with `reco train --model als --out {}` (kinds: {})",
+            dir.join("als.safetensors").display(),
+            kinds()
+        )
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::dataset::Dataset;
 use crate::error::{Result, ServerError};
 use crate::ingest::{ReadArgs, DEFAULT_FEATURES, DEFAULT_INPUT};
+use crate::progress::Progress;
 use crate::train::{fit, set_threads, ModelArgs, ModelChoice};
 
 /// How `--input` is split into train and test.
@@ -35,6 +36,7 @@ pub enum SplitChoice {
 
 /// `reco evaluate` options.
 #[derive(Debug, Args)]
+#[command(after_help = crate::progress::HELP)]
 pub struct EvaluateArgs {
     /// One interactions file to split (any format `reco ingest` reads)
     /// [default: data/features if ingested, else data/online_retail.csv.gz].
@@ -157,12 +159,17 @@ pub fn evaluate_model(
     )?;
     let rec = Recommender::from_model_file(trained.file)?;
     let seen = &train.interactions.matrix;
-    let metrics = eval::evaluate(rec.scorer(), seen, test, args.k)?;
-
     let users: Vec<u32> = (0..test.n_rows())
         .filter(|&u| test.row_nnz(u) > 0)
         .map(|u| u as u32)
         .collect();
+    let kind = model.kind();
+    let progress = Progress::count(format!("evaluate {kind}"), "scoring users", users.len() as u64);
+    let metrics = eval::evaluate_with_progress(rec.scorer(), seen, test, args.k, &|| progress.inc(1));
+    progress.finish();
+    let metrics = metrics?;
+
+    let progress = Progress::spinner(format!("evaluate {kind}: timing batch and single-user latency"));
     let start = Instant::now();
     let lists = eval::recommend_batch(rec.scorer(), seen, &users, args.k);
     let batch_seconds = start.elapsed().as_secs_f64();
@@ -180,9 +187,10 @@ pub fn evaluate_model(
         times.push(start.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(recs);
     }
+    progress.finish();
     times.sort_by(f64::total_cmp);
     Ok(Evaluation {
-        model: model.kind().to_string(),
+        model: kind.to_string(),
         metrics,
         train_seconds: trained.seconds,
         batch_seconds,

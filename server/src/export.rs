@@ -20,6 +20,7 @@ use reco_core::recommender::Recommender;
 use serde_json::{json, Value};
 
 use crate::error::{Result, ServerError};
+use crate::progress::Progress;
 
 /// Command-line options of `reco export`.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,7 +93,7 @@ fn gzip_len(bytes: &[u8]) -> usize {
 
 /// Reads `args.model`, writes the web model file atomically and updates `index.json` beside it.
 pub fn export(args: &ExportArgs) -> Result<ExportReport> {
-    let input = std::fs::read(&args.model).map_err(|e| ServerError::io(&args.model, e))?;
+    let input = std::fs::read(&args.model).map_err(|e| ServerError::model_file(&args.model, e))?;
     let file = ModelFile::from_bytes(&input)?;
     let kind = file.kind;
     let precision = match args.precision {
@@ -149,7 +150,10 @@ fn update_index(out: &Path, entry: Value) -> Result<()> {
 
 /// The `reco export` command: exports and prints the sizes.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let r = export(args)?;
+    let progress = Progress::spinner(format!("export {}", args.model.display()));
+    let r = export(args);
+    progress.finish_and_clear();
+    let r = r?;
     println!(
         "wrote {} ({:.1} KiB, {:.1} KiB gzipped)",
         r.out.display(),

@@ -10,6 +10,7 @@ pub mod export;
 pub mod ingest;
 pub mod item_features;
 pub mod limits;
+pub mod progress;
 pub mod recommend;
 pub mod serve;
 pub mod train;

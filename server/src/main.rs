@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, recommend, serve, train};
+use reco_server::{evaluate, export, ingest, progress, recommend, serve, train};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -13,6 +13,9 @@ use reco_server::{evaluate, export, ingest, recommend, serve, train};
 #[derive(Debug, Parser)]
 #[command(name = "reco", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// Show no progress on stderr (no bars on a terminal, no periodic lines elsewhere).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,14 +53,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
+    let result = progress::configure(cli.quiet).and_then(|()| match &cli.command {
         Command::Ingest(args) => ingest::run(args),
         Command::Train(args) => train::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,7 +2,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use reco_core::recommender::{RecommendOptions, Recommendations, Recommender, Scratch};
+use reco_core::model_file::ModelKind;
+use reco_core::recommender::{RecommendOptions, Recommendations, RecommendedItem, Recommender, Scratch};
 use serde_json::json;
 
 use crate::error::{Result, ServerError};
@@ -40,7 +41,8 @@ pub struct RecommendArgs {
     pub json: bool,
 }
 
-/// The answer as JSON: `{"model", "fallback", "unknown_items", "items": [{item_id, product, score, fallback}]}`.
+/// The answer as JSON: `{"model", "fallback", "unknown_items", "items": [{item_id, product, score, fallback}]}`
+/// (`score` of a fallback item is its popularity: the number of training users who have it).
 pub fn to_json(rec: &Recommender, recs: &Recommendations) -> serde_json::Value {
     let items: Vec<_> = recs
         .items
@@ -64,7 +66,7 @@ pub fn to_json(rec: &Recommender, recs: &Recommendations) -> serde_json::Value {
 
 /// Runs `reco recommend`.
 pub fn run(args: &RecommendArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.model).map_err(|e| ServerError::io(&args.model, e))?;
+    let bytes = std::fs::read(&args.model).map_err(|e| ServerError::model_file(&args.model, e))?;
     let rec = Recommender::from_bytes(&bytes)
         .map_err(|e| ServerError::Usage(format!("{}: {e}", args.model.display())))?;
     let opts = RecommendOptions {
@@ -93,16 +95,27 @@ pub fn run(args: &RecommendArgs) -> Result<()> {
     }
     println!("{:>4}  {:<10} {:<40} {:>9}", "rank", "item", "product", "score");
     for (rank, i) in recs.items.iter().enumerate() {
-        let flag = if i.fallback { "  (popular)" } else { "" };
         println!(
-            "{:>4}  {:<10} {:<40} {:>9.4}{flag}",
+            "{:>4}  {:<10} {:<40} {:>9}",
             rank + 1,
             rec.item_id(i.index),
             truncate(rec.item_name(i.index), 40),
-            i.score
+            score_cell(rec.kind(), i)
         );
     }
     Ok(())
+}
+
+/// The score column: the model score, or for a popularity-fallback item (whose score is its
+/// popularity) `popular (312 users)`; a popularity model's own scores read `312 users`.
+pub fn score_cell(kind: ModelKind, item: &RecommendedItem) -> String {
+    if item.fallback {
+        format!("popular ({} users)", item.score)
+    } else if kind == ModelKind::Popularity {
+        format!("{} users", item.score)
+    } else {
+        format!("{:.4}", item.score)
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {

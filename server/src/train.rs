@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use reco_core::als::{AlsModel, AlsParams, AlsSolver, IterationReport};
 use reco_core::knn::{ItemKnnModel, ItemKnnParams, UserKnnModel, UserKnnParams};
 use reco_core::lightfm::{self, EpochReport, LightFmParams, Loss};
@@ -15,6 +14,7 @@ use serde_json::json;
 
 use crate::dataset::Dataset;
 use crate::error::{Result, ServerError};
+use crate::progress::Progress;
 
 /// Model families on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -187,6 +187,7 @@ impl ModelArgs {
 
 /// `reco train` options.
 #[derive(Debug, Args)]
+#[command(after_help = crate::progress::HELP)]
 pub struct TrainArgs {
     /// Which model to train.
     #[arg(long, value_enum, default_value_t = ModelChoice::Als)]
@@ -240,17 +241,6 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_string());
-    bar
-}
-
 /// A trained model file (catalog attached) and the wall time the fit took.
 pub struct Trained {
     /// The model file, ready to write.
@@ -259,7 +249,7 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-/// Fits `model` on `train` with a progress bar; `names` and `prices` describe items by index
+/// Fits `model` on `train`, showing its progress (see [`crate::progress`]); `names` and `prices` describe items by index
 /// (LightFM derives item features from them, see [`crate::item_features`]).
 pub fn fit(
     model: ModelChoice,
@@ -275,30 +265,30 @@ pub fn fit(
         train.matrix.clone()
     };
     let start = Instant::now();
+    let label = format!("train {}", model.kind());
     let mut file = match model {
         ModelChoice::Als => {
             let params = hyper.als();
-            let bar = progress(params.iterations as u64, "als");
+            let progress = Progress::count(label, "iteration", params.iterations as u64);
             let mut last = Instant::now();
             let fitted = AlsModel::fit(&matrix, &params, &mut |r: IterationReport| {
                 let took = last.elapsed().as_secs_f64();
                 last = Instant::now();
                 let loss = r.loss.map(|l| format!(", loss {l:.6}")).unwrap_or_default();
-                bar.set_message(format!("iteration {} took {:.3}s{loss}", r.iteration, took));
-                bar.inc(1);
-                if r.loss.is_some() && bar.is_hidden() {
-                    eprintln!("als iteration {}: {:.3}s{loss}", r.iteration, took);
+                progress.set_message(format!("(iteration {} took {:.3}s{loss})", r.iteration, took));
+                progress.inc(1);
+                if r.loss.is_some() && !progress.is_bar() {
+                    progress.println(format!("als iteration {}: {:.3}s{loss}", r.iteration, took));
                 }
             });
-            bar.finish();
+            progress.finish();
             fitted?.to_model_file()
         }
-        ModelChoice::Popularity => PopularityModel::fit(&matrix)?.to_model_file(),
         ModelChoice::Lightfm => {
             let params = hyper.lightfm();
             let features = (!hyper.no_item_features && names.iter().any(|n| !n.is_empty()))
                 .then(|| crate::item_features::derive(names, prices));
-            let bar = progress(params.epochs as u64, "lightfm");
+            let progress = Progress::count(label, "epoch", params.epochs as u64);
             let mut last = Instant::now();
             let fitted = lightfm::fit(
                 &matrix,
@@ -306,26 +296,29 @@ pub fn fit(
                 None,
                 &params,
                 &mut |r: EpochReport| {
-                    bar.set_message(format!(
-                        "epoch {} took {:.3}s",
+                    progress.set_message(format!(
+                        "(epoch {} took {:.3}s)",
                         r.epoch,
                         last.elapsed().as_secs_f64()
                     ));
                     last = Instant::now();
-                    bar.inc(1);
+                    progress.inc(1);
                 },
             );
-            bar.finish();
+            progress.finish();
             let mut fitted = fitted?;
             if let Some((_, feature_names)) = features {
                 fitted = fitted.with_feature_names(feature_names, Vec::new())?;
             }
             fitted.to_model_file()
         }
-        ModelChoice::Knn => UserKnnModel::fit(&matrix, UserKnnParams { k: hyper.neighbors })?.to_model_file(),
-        ModelChoice::ItemKnn => {
-            ItemKnnModel::fit(&matrix, ItemKnnParams { k: hyper.neighbors })?.to_model_file()
-        }
+        ModelChoice::Popularity => one_pass(label, || Ok(PopularityModel::fit(&matrix)?.to_model_file()))?,
+        ModelChoice::Knn => one_pass(label, || {
+            Ok(UserKnnModel::fit(&matrix, UserKnnParams { k: hyper.neighbors })?.to_model_file())
+        })?,
+        ModelChoice::ItemKnn => one_pass(label, || {
+            Ok(ItemKnnModel::fit(&matrix, ItemKnnParams { k: hyper.neighbors })?.to_model_file())
+        })?,
     };
     let seconds = start.elapsed().as_secs_f64();
     file.training = json!({
@@ -342,6 +335,14 @@ pub fn fit(
     });
     attach_catalog(&mut file, train, names);
     Ok(Trained { file, seconds })
+}
+
+/// Runs `fit` (one pass, no iterations to count) under a progress that shows the elapsed time.
+fn one_pass(label: String, fit: impl FnOnce() -> reco_core::Result<ModelFile>) -> Result<ModelFile> {
+    let progress = Progress::spinner(label);
+    let file = fit();
+    progress.finish();
+    Ok(file?)
 }
 
 /// Runs `reco train`.

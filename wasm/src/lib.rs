@@ -32,7 +32,7 @@ export interface Recommendation {
   product: string;
   /** External item id. */
   itemId: string;
-  /** Model score (0 for fallback items of a non-popularity model). */
+  /** Model score; for a fallback item its popularity (training users who have it). */
   score: number;
   /** Dense item index (position in `itemIds()`). */
   index: number;

@@ -95,6 +95,7 @@ impl ReadArgs {
 
 /// Arguments of `reco ingest`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = crate::progress::HELP)]
 pub struct IngestArgs {
     /// Raw interactions file: CSV, TSV or MovieLens '::' text, gzip or plain
     /// [default: data/online_retail.csv.gz with the online-retail preset].

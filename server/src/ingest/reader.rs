@@ -25,12 +25,12 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::guard::{shown_str, Guard};
 use super::time::parse_timestamp;
 use crate::error::{Result, ServerError};
 use crate::limits::MAX_ID_BYTES;
+use crate::progress::Progress;
 
 /// Rule sets for known datasets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -110,7 +110,7 @@ pub struct ReadOptions {
     pub strict: bool,
     /// Read `"` as an ordinary character (no CSV quoting).
     pub no_quotes: bool,
-    /// Show a progress bar on stderr (only drawn when stderr is a terminal).
+    /// Show the bytes read on stderr (see [`crate::progress`]).
     pub progress: bool,
 }
 
@@ -665,7 +665,7 @@ impl Records {
 /// Counts the bytes read from the (compressed) file into the progress bar.
 struct Counting<R> {
     inner: R,
-    bar: ProgressBar,
+    bar: Progress,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -676,20 +676,13 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn progress_bar(len: u64, path: &Path, show: bool) -> ProgressBar {
+fn progress_bar(len: u64, path: &Path, show: bool) -> Progress {
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    use std::io::IsTerminal;
-    if !show || !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+    if show {
+        Progress::bytes(format!("reading {name}"), len)
+    } else {
+        Progress::hidden()
     }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("reading {name}"));
-    bar
 }
 
 fn normalize(name: &str) -> String {

@@ -11,7 +11,7 @@ pub struct ItemOut<'a> {
     /// Item id.
     #[schema(example = "85123A")]
     pub item_id: &'a str,
-    /// Model score, higher is better (0 for popularity-fallback items of other models).
+    /// Model score, higher is better; a fallback item's popularity (training users who have it).
     #[schema(example = 0.91)]
     pub score: f32,
     /// Present and true when this item came from the popularity fallback (user-KNN).

@@ -363,8 +363,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        // Colours only on a terminal: no escape codes in log files and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_ansi(crate::progress::ansi_logs())
         .try_init();
     let config = args.to_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
