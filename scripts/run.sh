@@ -30,6 +30,7 @@ Times on a 2-core machine of this project's kind:
 EOF
 if [ "$first_build" = 1 ]; then
   echo "  - first release build of reco: about 8-9 minutes (later runs: seconds)"
+  echo "    (on a busy machine much longer: cargo shows each of the ~180 crates as it compiles)"
 fi
 if [ "$need_bindgen" = 1 ]; then
   echo "  - installing wasm-bindgen-cli 0.2.130 (cargo install, once): about 4 minutes"
@@ -37,7 +38,7 @@ fi
 if [ ! -f target/wasm32-unknown-unknown/wasm-release/reco_wasm.wasm ]; then
   echo "  - first build of the browser package (wasm, fat LTO): about 1-2 minutes"
 fi
-echo "  - ingest, training 5 models, evaluation, web model files: about 2 minutes"
+echo "  - ingest, training 5 models, evaluation, web model files: about 2-3 minutes"
 
 step "build reco (cargo build --release -p reco-server)"
 [ "$first_build" = 0 ] || echo "(first build: about 8-9 minutes on 2 cores; cargo shows each crate as it compiles)"
@@ -96,7 +97,7 @@ bindir=$PWD/target/release
 cat <<EOF
 The reco binary is $bindir/reco. To type \`reco …\` as in the README, in this shell:
   export PATH="$bindir:\$PATH"
-or install it for good into ~/.cargo/bin (reuses this build: about a minute):
+or install it for good into ~/.cargo/bin (reuses this build: seconds):
   cargo install --path server --locked --target-dir target
 EOF
 [ "$demo_ok" = 1 ] || echo "(browser demo not built: see above)"

@@ -16,7 +16,7 @@ with its 95% interval (Welch).
 
 It runs in the reference systems' venv (/tmp/anchor-venv, $ANCHOR_VENV; built by
 bench/anchors/setup.sh when missing, about a minute) and checks what it needs first. Ten seeds
-take about 10 minutes on 2 cores (LightFM dominates), plus the first release build of reco.
+take about 3 minutes on a quiet 2-core machine (LightFM dominates), plus the first release build of reco.
 """
 import argparse
 import json
