@@ -13,19 +13,30 @@ root=$PWD
 out=wasm/pkg
 cargo build -p reco-wasm --target wasm32-unknown-unknown --profile wasm-release
 wasm=target/wasm32-unknown-unknown/wasm-release/reco_wasm.wasm
-rm -rf "$out"
-mkdir -p "$out/web" "$out/node"
-wasm-bindgen --target web --out-dir "$out/web" "$wasm"
-wasm-bindgen --target nodejs --out-dir "$out/node" "$wasm"
 opt="$root/node_modules/.bin/wasm-opt"
-if [ -x "$opt" ]; then
-  for t in web node; do
-    "$opt" -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$out/$t/reco_wasm_bg.wasm" -o "$out/$t/reco_wasm_bg.wasm"
-  done
+# wasm-bindgen + wasm-opt take a while (wasm-opt -O3 about 30 s per target on 2 cores): skipped
+# when wasm/pkg was made from this very .wasm by this script with the same tools.
+stamp="$(sha256sum "$wasm" | cut -c1-64) $(wasm-bindgen --version) wasm-opt=$([ -x "$opt" ] && echo yes || echo no) $(sha256sum "$0" | cut -c1-16)"
+if [ -f "$out/.build-stamp" ] && [ "$(cat "$out/.build-stamp")" = "$stamp" ] &&
+  [ -f "$out/web/reco_wasm_bg.wasm" ] && [ -f "$out/node/reco_wasm_bg.wasm" ]; then
+  echo "wasm/pkg is up to date with $wasm (wasm-bindgen and wasm-opt skipped)"
 else
-  echo "note: node_modules/.bin/wasm-opt not found (run npm ci): package left unoptimized" >&2
+  rm -rf "$out"
+  mkdir -p "$out/web" "$out/node"
+  echo "wasm-bindgen: web and node targets"
+  wasm-bindgen --target web --out-dir "$out/web" "$wasm"
+  wasm-bindgen --target nodejs --out-dir "$out/node" "$wasm"
+  if [ -x "$opt" ]; then
+    for t in web node; do
+      echo "wasm-opt -O3: $t target (about 30 s)"
+      "$opt" -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$out/$t/reco_wasm_bg.wasm" -o "$out/$t/reco_wasm_bg.wasm"
+    done
+  else
+    echo "note: node_modules/.bin/wasm-opt not found (npm ci installs it): the package works, unoptimized (larger)" >&2
+  fi
+  echo "$stamp" > "$out/.build-stamp"
 fi
 rm -f "$out"/*/.gitignore
 echo '{ "type": "commonjs" }' > "$out/node/package.json"

@@ -1,26 +1,30 @@
 #!/usr/bin/env python3
 """Side-by-side table: reco vs the reference systems (implicit, LightFM, scikit-learn) on the
-exact split that ../shared/anchors/bench_anchors.py writes, measured in one sitting.
+exact split that bench/anchors/bench_anchors.py writes, measured in one sitting.
 
     python3 scripts/compare_anchors.py [--skip-anchors] [--out bench/anchors-online-retail.md]
 
-Steps: (1) builds the anchors' venv in /tmp/anchor-venv if missing (../shared/anchors/setup.sh),
+Steps: (1) builds the reference systems' venv in /tmp/anchor-venv ($ANCHOR_VENV) if missing
+(bench/anchors/setup.sh: pip downloads from PyPI and compiles LightFM, about a minute),
 (2) runs bench_anchors.py on the bundled Online Retail data (writes the split to
-/tmp/anchor-splits and its table to /tmp/anchor-results.md), (3) runs
+/tmp/anchor-splits and its table to /tmp/anchor-results.md), (3) builds reco (release) and runs
 `reco evaluate --train … --test … --json` for every reco model with the anchors' settings and
-2 threads, (4) writes one markdown table with both, and the speed ratios.
+2 threads, (4) writes one markdown table with both, and the speed ratios. It checks what it
+needs first (python3 venv + pip, a C compiler, cargo) and says how to get what is missing.
+About 3 minutes once set up (plus the first release build of reco, about 8-9 minutes).
 """
 import argparse
 import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 
+import prereq
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+ANCHORS = os.path.join(ROOT, "bench", "anchors")
 VENV = os.environ.get("ANCHOR_VENV", "/tmp/anchor-venv")
 SPLITS = "/tmp/anchor-splits"
 ANCHOR_OUT = "/tmp/anchor-results.md"
@@ -38,9 +42,10 @@ RECO_MODELS = [
 ]
 
 
-def run(cmd, **kw):
-    print("+", " ".join(cmd), file=sys.stderr, flush=True)
-    return subprocess.run(cmd, check=True, **kw)
+def anchor_cmd():
+    return [os.path.join(VENV, "bin", "python"), os.path.join(ANCHORS, "bench_anchors.py"),
+            "--format", "onlineretail", "--path", os.path.join(ROOT, "data", "online_retail.csv.gz"),
+            "--split-dir", SPLITS, "--out", ANCHOR_OUT]
 
 
 def anchor_rows(path):
@@ -61,13 +66,18 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "anchors-online-retail.md"))
     args = ap.parse_args()
 
-    if not args.skip_anchors or not os.path.exists(ANCHOR_OUT):
-        if not os.path.exists(os.path.join(VENV, "bin", "python")):
-            run(["bash", os.path.join(SHARED, "anchors", "setup.sh")], env={**os.environ, "ANCHOR_VENV": VENV})
-        run([os.path.join(VENV, "bin", "python"), os.path.join(SHARED, "anchors", "bench_anchors.py"),
-             "--format", "onlineretail", "--path", os.path.join(ROOT, "data", "online_retail.csv.gz"),
-             "--split-dir", SPLITS, "--out", ANCHOR_OUT])
-    run(["cargo", "build", "--release", "-q", "-p", "reco-server"], cwd=ROOT)
+    skip = args.skip_anchors and os.path.exists(ANCHOR_OUT) and os.path.exists(f"{SPLITS}/onlineretail-train.tsv")
+    if args.skip_anchors and not skip:
+        print(f"--skip-anchors: no earlier results ({ANCHOR_OUT}, {SPLITS}/); running the reference systems",
+              file=sys.stderr)
+    prereq.require(prereq.reference_needs(VENV, need_venv=not skip) + prereq.reco_needs(RECO))
+    if not skip:
+        prereq.step(["bash", os.path.join(ANCHORS, "setup.sh")], env={**os.environ, "ANCHOR_VENV": VENV},
+                    what="setting up the reference systems' venv (bench/anchors/setup.sh)",
+                    hint=prereq.SETUP_HINT, skip_if=prereq.venv_ready(VENV))
+        prereq.step(anchor_cmd(), what="running the reference systems (bench/anchors/bench_anchors.py)",
+                    hint="its error is above")
+    prereq.build_reco(ROOT)
     anchors = anchor_rows(ANCHOR_OUT)
     wanted = args.models.split(",")
     lines = [
@@ -78,9 +88,9 @@ def main():
     for model, flags, anchor_prefix in RECO_MODELS:
         if model not in wanted:
             continue
-        out = run([RECO, "evaluate", "--train", f"{SPLITS}/onlineretail-train.tsv", "--test",
+        out = prereq.step([RECO, "evaluate", "--train", f"{SPLITS}/onlineretail-train.tsv", "--test",
                    f"{SPLITS}/onlineretail-test.tsv", "--model", model, "--threads", "2", "--json", *flags],
-                  cwd=ROOT, capture_output=True, text=True).stdout
+                  cwd=ROOT, capture_output=True, text=True, what=f"reco evaluate --model {model}").stdout
         m = json.loads(out)
         name, a = next(((n, r) for n, r in anchors.items() if n.startswith(anchor_prefix)), (anchor_prefix, None))
         if a:
@@ -100,7 +110,7 @@ def main():
         "",
         f"- measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
         f"{os.cpu_count()} cores ({cpu_name()}), one sitting, 2 threads for both sides",
-        "- split, metric definitions and reference numbers: `../shared/anchors/bench_anchors.py` "
+        "- split, metric definitions and reference numbers: `bench/anchors/bench_anchors.py` "
         "(per-user random 80/20, seed 42; @10 with train items excluded)",
         "- reco: `reco evaluate --train … --test … --threads 2 --json` (see scripts/compare_anchors.py for flags)",
         "",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the reco-wasm npm package and runs every web test: wasm-bindgen tests on wasm in Node
 # and headless Chromium, node --test against the built package (incl. parity with native
-# `reco recommend --json`), and the Playwright end-to-end test + benchmark of the demo page
-# (screenshot and bench.json in web/test-results/). Installs what a fresh machine lacks.
+# `reco recommend --json`), the Playwright end-to-end test + benchmark of the demo page
+# (screenshot and bench.json in web/test-results/), and the first-run test: scripts/run.sh to a
+# real `reco serve` on a free port, driven by headless Chromium (web/tests/run-sh.test.mjs; about
+# 3 minutes once reco is built). Installs what a fresh machine lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-unknown-unknown >/dev/null
@@ -23,4 +25,5 @@ for m in als popularity; do
 done
 CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown -p reco-wasm
 node --test wasm/js-tests/
-node --test web/tests/
+# One test file at a time: run-sh.test.mjs rebuilds web/pkg and web/models while it runs.
+node --test --test-concurrency=1 web/tests/

@@ -2,32 +2,59 @@
 # Runs every check and test of the project on a fresh machine of this kind, installing what
 # it needs (rustup components and targets, wasm-bindgen-cli, Chromium, npm packages).
 #   scripts/test.sh
+# The last line is the total over every runner (cargo test incl. doctests, wasm-bindgen tests,
+# node --test of the package, the demo page and the worker): `N passed, M failed`. Each step's
+# output is also kept in target/test-logs/test.log; the script exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-step() { printf '\n=== %s\n' "$*"; }
+logs=target/test-logs
+mkdir -p "$logs"
+log=$logs/test.log
+: > "$log"
+current=""
+step() { current=$*; printf '\n=== %s\n' "$*" | tee -a "$log"; }
+# Runs a command with its output (stdout and stderr) also appended to the log.
+run() { "$@" 2>&1 | tee -a "$log"; }
+# The total line (scripts/count-tests.sh sums every runner's own summary in the log). A step
+# that fails without a failed test (format, lints, a build) counts as one failure.
+total() {
+  local status=$? passed failed
+  set +e
+  read -r passed _ failed _ < <(scripts/count-tests.sh "$log")
+  if [ "$status" -ne 0 ]; then
+    printf '\n=== FAILED in step: %s (exit %s; full output in %s)\n' "$current" "$status" "$log"
+    [ "${failed:-0}" -gt 0 ] || failed=1
+  else
+    printf '\n=== all tests passed\n'
+  fi
+  echo "${passed:-0} passed, ${failed:-0} failed"
+}
+trap total EXIT
 
 step "toolchain"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-rustup target add wasm32v1-none wasm32-unknown-unknown >/dev/null
+run rustup target add wasm32v1-none wasm32-unknown-unknown >/dev/null
+
+step "the total line's counter (node --test scripts/tests/)"
+run node --test scripts/tests/
 
 step "format and lints"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+run cargo fmt --all -- --check
+run cargo clippy --workspace --all-targets -- -D warnings
 # The simd128 kernels and the bindings as the package compiles them.
-cargo clippy -p reco-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+run cargo clippy -p reco-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "reco-core builds without std (wasm32v1-none)"
-cargo build -p reco-core --no-default-features --target wasm32v1-none
+run cargo build -p reco-core --no-default-features --target wasm32v1-none
 
 step "Rust tests (core, CLI, REST server, README doctests)"
-cargo test --workspace
+run cargo test --workspace
 
-step "wasm package, browser demo (wasm-bindgen tests in Node + Chromium, node --test, Playwright)"
-scripts/test-web.sh
+step "wasm package, browser demo (wasm-bindgen tests in Node + Chromium, node --test, Playwright, scripts/run.sh end to end)"
+run scripts/test-web.sh
 
 if [ -x scripts/test-worker.sh ]; then
   step "edge worker (workerd) parity with reco serve"
-  scripts/test-worker.sh
+  run scripts/test-worker.sh
 fi
-step "all tests passed"
