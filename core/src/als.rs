@@ -871,7 +871,52 @@ impl AlsModel {
             }
         };
         let params = AlsParams::from_json(&file.params, dim)?;
-        Ok(AlsModel::from_factors(params, users, items.to_vec()))
+        let model = AlsModel::from_factors(params, users, items.to_vec());
+        model.check_servable()?;
+        Ok(model)
+    }
+
+    /// Load-time checks that every query can be answered, so that a broken file fails when
+    /// loaded and not at its first basket: `YᵀY` is finite, user · item scores cannot
+    /// overflow, and the fold-in of a one-item basket (its item the one with the largest
+    /// factors) solves to a finite vector, i.e. `YᵀY + λI + (c−1)·y yᵀ` is positive definite.
+    fn check_servable(&self) -> Result<()> {
+        let corrupt = |m: alloc::string::String| Err(RecoError::CorruptModel(m));
+        if self.item_gram.iter().any(|v| !v.is_finite()) {
+            return corrupt(
+                "`item_factors` are too large: their Gram matrix YᵀY (used to fold in baskets) \
+                 overflows f32; the file is corrupt or training diverged"
+                    .to_string(),
+            );
+        }
+        let max_norm = |v: &[f32]| {
+            v.chunks(self.factors())
+                .map(|r| libm::sqrt(r.iter().map(|&x| x as f64 * x as f64).sum::<f64>()))
+                .fold(0f64, f64::max)
+        };
+        let (user_max, item_max) = (max_norm(&self.user_factors), max_norm(&self.item_factors));
+        if user_max * item_max > f32::MAX as f64 {
+            return corrupt(format!(
+                "`user_factors` (largest norm {user_max:e}) times `item_factors` (largest norm \
+                 {item_max:e}) overflow f32 scores; the file is corrupt or training diverged"
+            ));
+        }
+        let probe = (0..self.n_items)
+            .max_by(|&a, &b| self.item_norms[a].total_cmp(&self.item_norms[b]))
+            .unwrap_or(0) as u32;
+        match self.fold_in(&[(probe, 1.0)]) {
+            Ok(x) if x.iter().all(|v| v.is_finite()) => Ok(()),
+            Ok(_) => corrupt(format!(
+                "folding in a basket (item {probe}) gives non-finite factors with \
+                 regularization {} and alpha {}; the file is corrupt or training diverged",
+                self.params.regularization, self.params.alpha
+            )),
+            Err(_) => corrupt(format!(
+                "baskets cannot be folded in: YᵀY + regularization·I is not positive definite \
+                 (regularization {}, alpha {}); the item factors are degenerate or corrupt",
+                self.params.regularization, self.params.alpha
+            )),
+        }
     }
 }
 

@@ -471,6 +471,12 @@ impl UserKnnModel {
         let k = k_from_file(file)?;
         let train = file.csr("train")?;
         let popularity = file.f32("popularity", &[Some(train.n_cols())])?.to_vec();
+        if let Some(k) = popularity.iter().position(|p| !p.is_finite()) {
+            return Err(RecoError::CorruptModel(format!(
+                "knn model file: tensor `popularity` holds the non-finite value {} at position {k}",
+                popularity[k]
+            )));
+        }
         check_ids(file, train.n_rows(), train.n_cols())?;
         Ok(Self::assemble(k, train, popularity))
     }

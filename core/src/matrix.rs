@@ -140,8 +140,11 @@ impl CsrMatrix {
         })
     }
 
-    /// Builds a matrix from raw CSR arrays, checking every invariant (monotone `indptr`,
-    /// sorted unique in-range columns, finite data).
+    /// Builds a matrix from raw CSR arrays (e.g. read from a file), checking every invariant
+    /// before any slicing: `indptr` has `n_rows + 1` entries, starts at 0, never decreases and
+    /// ends at the number of indices; `indices` and `data` have the same length; every row's
+    /// columns are sorted, unique and `< n_cols`; every value is finite; both dimensions fit
+    /// in `u32`. Fails with [`RecoError::InvalidData`] naming the first broken invariant.
     pub fn from_parts(
         n_rows: usize,
         n_cols: usize,
@@ -150,31 +153,57 @@ impl CsrMatrix {
         data: Vec<f32>,
     ) -> Result<Self> {
         let bad = |m: String| Err(RecoError::InvalidData(m));
-        if indptr.len() != n_rows + 1 || indptr[0] != 0 {
-            return bad(format!("indptr has {} entries for {n_rows} rows", indptr.len()));
-        }
-        if indices.len() != data.len() || *indptr.last().unwrap() != indices.len() {
+        let max_dim = u32::MAX as usize;
+        if n_rows > max_dim || n_cols > max_dim {
             return bad(format!(
-                "indptr ends at {} but there are {} indices and {} values",
-                indptr.last().unwrap(),
+                "shape {n_rows} x {n_cols} is too large (at most {max_dim} rows and columns)"
+            ));
+        }
+        if indptr.len() != n_rows + 1 {
+            return bad(format!(
+                "indptr has {} entries for {n_rows} rows (expected {})",
+                indptr.len(),
+                n_rows + 1
+            ));
+        }
+        if indptr[0] != 0 {
+            return bad(format!("indptr starts at {}, expected 0", indptr[0]));
+        }
+        if indices.len() != data.len() {
+            return bad(format!(
+                "{} column indices but {} values",
                 indices.len(),
                 data.len()
             ));
         }
+        if indptr[n_rows] != indices.len() {
+            return bad(format!(
+                "indptr ends at {} but there are {} indices",
+                indptr[n_rows],
+                indices.len()
+            ));
+        }
+        // Monotone from 0 to nnz: every row range below is inside `indices`.
+        if let Some(r) = (0..n_rows).find(|&r| indptr[r] > indptr[r + 1]) {
+            return bad(format!(
+                "indptr decreases at row {r} ({} then {})",
+                indptr[r],
+                indptr[r + 1]
+            ));
+        }
         for r in 0..n_rows {
-            if indptr[r] > indptr[r + 1] {
-                return bad(format!("indptr decreases at row {r}"));
-            }
             let row = &indices[indptr[r]..indptr[r + 1]];
             if row.windows(2).any(|w| w[0] >= w[1]) {
                 return bad(format!("row {r}: column indices are not sorted and unique"));
             }
-            if row.last().is_some_and(|&c| c as usize >= n_cols) {
-                return bad(format!("row {r}: column index out of range (n_cols = {n_cols})"));
+            if let Some(&c) = row.last().filter(|&&c| c as usize >= n_cols) {
+                return bad(format!(
+                    "row {r}: column index {c} out of range (n_cols = {n_cols})"
+                ));
             }
         }
-        if let Some(w) = data.iter().find(|w| !w.is_finite()) {
-            return bad(format!("value {w} is not finite"));
+        if let Some(k) = data.iter().position(|w| !w.is_finite()) {
+            return bad(format!("value {} at position {k} is not finite", data[k]));
         }
         Ok(CsrMatrix {
             n_rows,
@@ -364,6 +393,31 @@ mod tests {
         assert!(CsrMatrix::from_triples(1, 1, &[(0, 1, 1.0)]).is_err());
         assert!(CsrMatrix::from_triples(1, 1, &[(0, 0, f32::NAN)]).is_err());
         assert!(CsrMatrix::from_parts(1, 2, vec![0, 2], vec![1, 0], vec![1.0, 1.0]).is_err());
+    }
+
+    /// Every broken invariant is an error naming it, never a panic: in particular an `indptr`
+    /// entry past the number of indices in a middle row (the old code sliced with it first).
+    #[test]
+    fn from_parts_checks_every_invariant_before_slicing() {
+        let err = |rows, cols, indptr: Vec<usize>, indices: Vec<u32>| {
+            let data = vec![1.0; indices.len()];
+            CsrMatrix::from_parts(rows, cols, indptr, indices, data)
+                .unwrap_err()
+                .to_string()
+        };
+        // Row 0 claims 0..9 of 3 indices; row 1 goes back to 3 = nnz.
+        assert!(err(2, 4, vec![0, 9, 3], vec![0, 1, 2]).contains("indptr decreases at row 1"));
+        assert!(err(2, 4, vec![0, 1], vec![0]).contains("indptr has 2 entries for 2 rows"));
+        assert!(err(2, 4, vec![], vec![]).contains("indptr has 0 entries"));
+        assert!(err(1, 4, vec![1, 1], vec![0]).contains("starts at 1"));
+        assert!(err(1, 4, vec![0, 2], vec![0]).contains("ends at 2 but there are 1 indices"));
+        assert!(err(1, 4, vec![0, 2], vec![2, 2]).contains("not sorted and unique"));
+        assert!(err(1, 4, vec![0, 1], vec![4]).contains("column index 4 out of range"));
+        assert!(err(usize::MAX, 1, vec![0], vec![]).contains("too large"));
+        let lens = CsrMatrix::from_parts(1, 4, vec![0, 1], vec![0], vec![]).unwrap_err();
+        assert!(lens.to_string().contains("1 column indices but 0 values"));
+        let nan = CsrMatrix::from_parts(1, 4, vec![0, 1], vec![0], vec![f32::INFINITY]);
+        assert!(nan.unwrap_err().to_string().contains("not finite"));
     }
 
     #[test]

@@ -85,7 +85,8 @@ pub enum Precision {
     /// 4 bytes per value, exact.
     #[default]
     F32,
-    /// 2 bytes per value (IEEE half); converted back to f32 when loaded.
+    /// 2 bytes per value (IEEE half); converted back to f32 when loaded. A tensor holding a
+    /// value beyond f16's range (|v| > 65504, e.g. a popularity count) is kept in f32.
     F16,
 }
 
@@ -277,21 +278,32 @@ impl ModelFile {
         }
     }
 
-    /// The CSR matrix stored by [`ModelFile::put_csr`], fully validated.
+    /// The CSR matrix stored by [`ModelFile::put_csr`], fully validated (see
+    /// [`CsrMatrix::from_parts`]); errors name the matrix and the broken invariant.
     pub fn csr(&self, prefix: &str) -> Result<CsrMatrix> {
+        let in_memory = |what: &str, v: u64| {
+            usize::try_from(v).map_err(|_| {
+                corrupt(format!(
+                    "matrix `{prefix}`: {what} {v} does not fit in this platform's memory"
+                ))
+            })
+        };
         let shape = self.u64(&format!("{prefix}.shape"), &[Some(2)])?;
-        let (rows, cols) = (shape[0] as usize, shape[1] as usize);
+        let (rows, cols) = (
+            in_memory("row count", shape[0])?,
+            in_memory("column count", shape[1])?,
+        );
         let indptr = self.u64(&format!("{prefix}.indptr"), &[Some(rows.saturating_add(1))])?;
         let indices = self.u32(&format!("{prefix}.indices"), &[None])?;
         let data = self.f32(&format!("{prefix}.data"), &[Some(indices.len())])?;
-        CsrMatrix::from_parts(
-            rows,
-            cols,
-            indptr.iter().map(|&p| p as usize).collect(),
-            indices.to_vec(),
-            data.to_vec(),
-        )
-        .map_err(|e| corrupt(format!("matrix `{prefix}`: {e}")))
+        let indptr = indptr
+            .iter()
+            .map(|&p| in_memory("indptr entry", p))
+            .collect::<Result<Vec<usize>>>()?;
+        CsrMatrix::from_parts(rows, cols, indptr, indices.to_vec(), data.to_vec()).map_err(|e| match e {
+            RecoError::InvalidData(m) => corrupt(format!("matrix `{prefix}`: {m}")),
+            other => corrupt(format!("matrix `{prefix}`: {other}")),
+        })
     }
 
     /// A string parameter from `params`, if present.
@@ -312,24 +324,38 @@ impl ModelFile {
             ("reco.item_names".into(), json(&self.item_names)),
             ("reco.user_ids".into(), json(&self.user_ids)),
         ];
+        for (name, t) in &self.tensors {
+            if let Tensor::F32 { data, .. } = t {
+                if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+                    return Err(RecoError::InvalidData(format!(
+                        "cannot save the model: tensor `{name}` holds the non-finite value {} at \
+                         position {k} (did training diverge?)",
+                        data[k]
+                    )));
+                }
+            }
+        }
+        let fits_f16 = |data: &[f32]| data.iter().all(|v| v.abs() <= half::f16::MAX.to_f32());
         let raws = self.tensors.iter().map(|(name, t)| {
             let raw = match t {
                 Tensor::F32 { shape, data } => match precision {
-                    Precision::F32 => Raw {
-                        dtype: Dtype::F32,
-                        shape: shape.clone(),
-                        bytes: data
-                            .iter()
-                            .flat_map(|v| v.to_le_bytes())
-                            .collect::<Vec<u8>>()
-                            .into(),
-                    },
-                    Precision::F16 => Raw {
+                    // A tensor with values beyond f16's range (e.g. popularity counts above
+                    // 65504) would turn into infinities: it stays f32.
+                    Precision::F16 if fits_f16(data) => Raw {
                         dtype: Dtype::F16,
                         shape: shape.clone(),
                         bytes: data
                             .iter()
                             .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                            .collect::<Vec<u8>>()
+                            .into(),
+                    },
+                    Precision::F32 | Precision::F16 => Raw {
+                        dtype: Dtype::F32,
+                        shape: shape.clone(),
+                        bytes: data
+                            .iter()
+                            .flat_map(|v| v.to_le_bytes())
                             .collect::<Vec<u8>>()
                             .into(),
                     },
@@ -363,6 +389,20 @@ impl ModelFile {
     /// a file that is not a reco model, or one from a newer format version give an error that
     /// says which; never a panic.
     pub fn from_bytes(bytes: &[u8]) -> Result<ModelFile> {
+        if bytes.is_empty() {
+            return Err(corrupt("the file is empty"));
+        }
+        if let Some(&first) = bytes.get(8) {
+            // Every safetensors header is a JSON object: byte 8 is `{`. A CSV, a PNG, ... is
+            // reported as such before its first 8 bytes are read as a (nonsense) length.
+            if first != b'{' {
+                return Err(corrupt(format!(
+                    "not a safetensors / reco model file: it does not start with a safetensors \
+                     header (first bytes {})",
+                    preview(bytes)
+                )));
+            }
+        }
         if bytes.len() < 8 {
             return Err(corrupt(format!(
                 "file is truncated: {} bytes, not even a header length",
@@ -370,9 +410,16 @@ impl ModelFile {
             )));
         }
         let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        if header_len > MAX_HEADER_BYTES {
+            return Err(corrupt(format!(
+                "not a safetensors / reco model file: its header length {header_len} is \
+                 implausible (at most {MAX_HEADER_BYTES} bytes; first bytes {})",
+                preview(bytes)
+            )));
+        }
         if header_len > (bytes.len() - 8) as u64 {
             return Err(corrupt(format!(
-                "file is truncated: header claims {header_len} bytes but only {} follow (or this is not a safetensors file)",
+                "file is truncated: header claims {header_len} bytes but only {} follow",
                 bytes.len() - 8
             )));
         }
@@ -382,6 +429,7 @@ impl ModelFile {
             }
             other => corrupt(format!("not a valid safetensors file: {other}")),
         })?;
+        check_unique_keys(&bytes[8..8 + header_len as usize])?;
         let (_, header) =
             SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
         let meta = header
@@ -470,6 +518,14 @@ impl ModelFile {
                     )))
                 }
             };
+            if let Tensor::F32 { data, .. } = &tensor {
+                if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+                    return Err(corrupt(format!(
+                        "tensor `{name}` holds the non-finite value {} at position {k}",
+                        data[k]
+                    )));
+                }
+            }
             file.tensors.insert(name.to_string(), tensor);
         }
         if !file.item_names.is_empty() && file.item_names.len() != file.item_ids.len() {
@@ -481,6 +537,67 @@ impl ModelFile {
         }
         Ok(file)
     }
+}
+
+/// The largest header [`ModelFile::from_bytes`] accepts (the safetensors crate's own limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// The first bytes of a file, escaped, for error messages (never raw control bytes).
+fn preview(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(16)];
+    let text: String = head
+        .iter()
+        .flat_map(|&b| core::ascii::escape_default(b))
+        .map(char::from)
+        .collect();
+    format!("\"{text}\"")
+}
+
+/// Fails on a tensor name or `__metadata__` key that appears twice in the header JSON:
+/// serde_json (and so the safetensors crate) silently keeps the last of repeated keys.
+fn check_unique_keys(header: &[u8]) -> Result<()> {
+    use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, Visitor};
+
+    #[derive(Clone, Copy)]
+    struct UniqueKeys {
+        /// The header itself (keys are tensor names), not `__metadata__`.
+        top: bool,
+    }
+    impl<'de> DeserializeSeed<'de> for UniqueKeys {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> core::result::Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_unit<E: Error>(self) -> core::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<(), A::Error> {
+            let mut seen = alloc::collections::BTreeSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if self.top && key == "__metadata__" {
+                    map.next_value_seed(UniqueKeys { top: false })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                if seen.contains(&key) {
+                    let what = if self.top { "tensor name" } else { "metadata key" };
+                    return Err(A::Error::custom(format!("duplicate {what} `{key}`")));
+                }
+                seen.insert(key);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(header);
+    UniqueKeys { top: true }
+        .deserialize(&mut de)
+        .map_err(|e| corrupt(format!("invalid header: {e}")))
 }
 
 mod erased {
@@ -496,28 +613,129 @@ mod erased {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
-/// A crash or error never leaves a half-written file at `path`.
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
 #[cfg(feature = "std")]
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Writes `path` atomically through a buffered writer: a temporary file
+/// `.NAME.PID.tmp` (`.NAME.PID-SEQ.tmp` for a process's later writes) in the same folder, fsync, rename over `path`, fsync of the folder (so
+/// the rename itself survives a power cut). A crash or error never leaves a half-written file
+/// at `path`; on error the temporary file is removed.
+///
+/// Temporary files of the same `NAME` left by a killed writer (`kill -9`, power cut) are
+/// removed first: those whose process is gone (Linux: no `/proc/PID`), or, where process ids
+/// cannot be checked, that are more than a day old. A live concurrent writer's file is kept.
+#[cfg(feature = "std")]
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    remove_stale_temp_files(dir, &name);
+    // Concurrent writes of one process to the same target get distinct temporary files.
+    let tmp = match SEQ.fetch_add(1, Ordering::Relaxed) {
+        0 => dir.join(format!(".{name}.{}.tmp", std::process::id())),
+        seq => dir.join(format!(".{name}.{}-{seq}.tmp", std::process::id())),
+    };
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
+        drop(f);
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result?;
+    sync_dir(dir)
+}
+
+/// The writer's process id in a temporary file name `.NAME.PID.tmp` or `.NAME.PID-SEQ.tmp`
+/// (never a temporary file of another name such as `NAME.7`: the last segment must be
+/// `PID` or `PID-SEQ`).
+#[cfg(feature = "std")]
+fn temp_file_pid(file_name: &str, name: &str) -> Option<u32> {
+    let rest = file_name
+        .strip_prefix('.')?
+        .strip_prefix(name)?
+        .strip_prefix('.')?;
+    let middle = rest.strip_suffix(".tmp")?;
+    let (pid, seq) = middle.split_once('-').unwrap_or((middle, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(pid) && digits(seq)) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the temporary files of `name` in `dir` whose writer is gone (best effort: errors
+/// are ignored, the write goes ahead either way).
+#[cfg(feature = "std")]
+fn remove_stale_temp_files(dir: &std::path::Path, name: &str) {
+    const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let proc_available = std::path::Path::new("/proc/self").exists();
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|f| temp_file_pid(f, name)) else {
+            continue;
+        };
+        if pid == own {
+            continue; // another thread of this process may be writing it
+        }
+        let stale = if proc_available {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > MAX_AGE)
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Flushes a folder's entries (a rename) to disk. Not supported on every platform and file
+/// system (Windows cannot open a folder as a file; some file systems refuse): those cases are
+/// skipped, other errors are returned.
+#[cfg(feature = "std")]
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        match std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::InvalidInput
+                    || e.kind() == std::io::ErrorKind::Unsupported =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -604,5 +822,181 @@ mod tests {
             .contains("not a reco model file"));
         assert!(f.f32("missing", &[None]).is_err());
         assert!(f.f32("item_factors", &[Some(3), Some(2)]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod hardening_tests {
+    use super::*;
+    use alloc::vec;
+
+    fn sample_bytes() -> Vec<u8> {
+        let mut f = ModelFile::new(ModelKind::Als);
+        f.item_ids = vec!["a".into(), "b".into()];
+        f.put_f32("item_factors", &[2, 2], vec![1.0, 2.0, 3.0, 4.0]);
+        f.put_f32("user_factors", &[1, 2], vec![0.5, 0.25]);
+        f.to_bytes(Precision::F32).unwrap()
+    }
+
+    /// The header JSON text and the tensor data of safetensors bytes.
+    fn split(bytes: &[u8]) -> (String, Vec<u8>) {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        (
+            String::from_utf8(bytes[8..8 + n].to_vec()).unwrap(),
+            bytes[8 + n..].to_vec(),
+        )
+    }
+
+    fn join(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = (header.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn message(bytes: &[u8]) -> String {
+        ModelFile::from_bytes(bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn foreign_files_are_named_before_any_length_is_read() {
+        for foreign in [
+            &b"user_id,item_id,rating\nu1,i1,5\nu2,i2,4\n"[..],
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10"[..],
+            &b"{\"user\": \"u1\", \"item\": \"i1\"}\n"[..],
+        ] {
+            let m = message(foreign);
+            assert!(m.contains("not a safetensors / reco model file"), "{m}");
+            assert!(!m.contains("truncated"), "{m}");
+            assert!(
+                !m.contains('\n') && !m.contains('\0') && !m.contains('\x1a'),
+                "{m}"
+            );
+        }
+        assert!(message(b"").contains("empty"));
+        // A real file cut short keeps the truncation message.
+        let bytes = sample_bytes();
+        for len in [9, 40, bytes.len() / 2] {
+            let m = message(&bytes[..len]);
+            assert!(m.contains("truncated"), "{len}: {m}");
+        }
+    }
+
+    #[test]
+    fn duplicate_tensor_names_and_metadata_keys_are_refused() {
+        let bytes = sample_bytes();
+        let (header, data) = split(&bytes);
+        let start = header.find("\"item_factors\":").unwrap();
+        let end = start + header[start..].find('}').unwrap() + 1;
+        let entry = &header[start..end];
+        let twice = header.replacen(entry, &format!("{entry},{entry}"), 1);
+        let m = message(&join(&twice, &data));
+        assert!(m.contains("duplicate tensor name `item_factors`"), "{m}");
+
+        let kind = "\"reco.kind\":\"als\"";
+        assert!(header.contains(kind));
+        let twice = header.replacen(kind, &format!("{kind},\"reco.kind\":\"popularity\""), 1);
+        let m = message(&join(&twice, &data));
+        assert!(m.contains("duplicate metadata key `reco.kind`"), "{m}");
+        // The untouched file still loads.
+        assert!(ModelFile::from_bytes(&join(&header, &data)).is_ok());
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_at_load_and_save() {
+        let bytes = sample_bytes();
+        let (header, mut data) = split(&bytes);
+        // Tensors are stored in name order: item_factors first; overwrite its second value.
+        data[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+        let m = message(&join(&header, &data));
+        assert!(
+            m.contains("tensor `item_factors` holds the non-finite value NaN at position 1"),
+            "{m}"
+        );
+        let mut f = ModelFile::new(ModelKind::Popularity);
+        f.put_f32("scores", &[2], vec![1.0, f32::INFINITY]);
+        let err = f.to_bytes(Precision::F32).unwrap_err().to_string();
+        assert!(
+            err.contains("tensor `scores` holds the non-finite value inf"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn f16_keeps_tensors_beyond_its_range_in_f32() {
+        let mut f = ModelFile::new(ModelKind::Popularity);
+        f.put_f32("big", &[2], vec![100_000.0, 3.0]);
+        f.put_f32("small", &[2], vec![0.5, 3.0]);
+        let back = ModelFile::from_bytes(&f.to_bytes(Precision::F16).unwrap()).unwrap();
+        assert_eq!(back.f32("big", &[Some(2)]).unwrap(), &[100_000.0, 3.0]);
+        assert_eq!(back.f32("small", &[Some(2)]).unwrap(), &[0.5, 3.0]);
+    }
+
+    #[cfg(feature = "std")]
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("reco-core-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn atomic_write_removes_temp_files_of_dead_writers_only() {
+        let dir = temp_dir("atomic");
+        let target = dir.join("als.safetensors");
+        // 999999999 is above Linux's pid_max (4194304): that writer is certainly gone.
+        let dead = dir.join(".als.safetensors.999999999.tmp");
+        let dead_seq = dir.join(".als.safetensors.999999999-3.tmp");
+        // A temporary file of the target `als.safetensors.5`, not ours.
+        let longer_name = dir.join(".als.safetensors.5.999999999.tmp");
+        // Process 1 is alive wherever this runs; our own pid may be another thread's write.
+        let live = dir.join(".als.safetensors.1.tmp");
+        let own = dir.join(format!(".als.safetensors.{}-7.tmp", std::process::id()));
+        let other_target = dir.join(".pop.safetensors.999999999.tmp");
+        for p in [&dead, &dead_seq, &live, &own, &other_target, &longer_name] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&target, b"model").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"model");
+        let proc_available = std::path::Path::new("/proc/self").exists();
+        assert_eq!(dead.exists(), !proc_available);
+        assert_eq!(dead_seq.exists(), !proc_available);
+        assert!(live.exists() && own.exists() && other_target.exists() && longer_name.exists());
+        // No temporary file of this write is left behind.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| temp_file_pid(n, "als.safetensors").is_some_and(|pid| pid != 1))
+            .collect();
+        assert_eq!(
+            left,
+            vec![format!(".als.safetensors.{}-7.tmp", std::process::id())]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn temp_file_names_parse_and_the_folder_sync_runs() {
+        assert_eq!(temp_file_pid(".m.safetensors.42.tmp", "m.safetensors"), Some(42));
+        assert_eq!(
+            temp_file_pid(".m.safetensors.42-9.tmp", "m.safetensors"),
+            Some(42)
+        );
+        assert_eq!(temp_file_pid(".m.safetensors.42.9.tmp", "m.safetensors"), None);
+        assert_eq!(temp_file_pid(".m.safetensors.-9.tmp", "m.safetensors"), None);
+        assert_eq!(temp_file_pid(".m.safetensors.x.tmp", "m.safetensors"), None);
+        assert_eq!(temp_file_pid(".m.safetensors.42.tmp", "m"), None);
+        assert_eq!(temp_file_pid("m.safetensors.42.tmp", "m.safetensors"), None);
+        let dir = temp_dir("sync");
+        sync_dir(&dir).unwrap();
+        write_atomic_with(&dir.join("nested/out.txt"), |w| {
+            use std::io::Write;
+            w.write_all(b"x")
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(dir.join("nested/out.txt")).unwrap(), b"x");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

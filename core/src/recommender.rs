@@ -155,15 +155,9 @@ impl Recommender {
 
     /// Builds the recommender from a parsed model file, validating the catalog.
     pub fn from_model_file(file: ModelFile) -> Result<Self> {
-        let scorer = load_scorer(&file)?;
-        let n_items = scorer.n_items();
+        // The catalog first (cheap), then the model.
         let corrupt = |m: String| RecoError::CorruptModel(m);
-        if file.item_ids.len() != n_items {
-            return Err(corrupt(format!(
-                "{} item ids for a model of {n_items} items",
-                file.item_ids.len()
-            )));
-        }
+        let n_items = file.item_ids.len();
         let items = IdMap::from_ids(file.item_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
         let users = IdMap::from_ids(file.user_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
         let seen = if file.tensors.contains_key(&format!("{SEEN}.shape")) {
@@ -180,6 +174,20 @@ impl Recommender {
             )));
         }
         let popularity = file.f32(POPULARITY, &[Some(n_items)])?.to_vec();
+        // Files from bytes are checked already; this covers files built in memory.
+        if let Some(k) = popularity.iter().position(|p| !p.is_finite()) {
+            return Err(corrupt(format!(
+                "tensor `{POPULARITY}` holds the non-finite value {} at position {k}",
+                popularity[k]
+            )));
+        }
+        let scorer = load_scorer(&file)?;
+        if scorer.n_items() != n_items {
+            return Err(corrupt(format!(
+                "{n_items} item ids for a model of {} items",
+                scorer.n_items()
+            )));
+        }
         let mut popularity_order: Vec<u32> = (0..n_items as u32).collect();
         popularity_order.sort_by(|&a, &b| popularity[b as usize].total_cmp(&popularity[a as usize]));
         let item_names = if file.item_names.is_empty() {

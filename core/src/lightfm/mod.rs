@@ -357,6 +357,7 @@ impl LightFmModel {
             .iter()
             .chain(&self.item_repr_bias)
             .chain(&self.user_repr)
+            .chain(&self.user_repr_bias)
             .any(|v| !v.is_finite())
         {
             return Err(RecoError::InvalidData(
