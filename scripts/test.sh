@@ -54,6 +54,9 @@ run cargo test --workspace
 step "wasm package, browser demo (wasm-bindgen tests in Node + Chromium, node --test, Playwright, scripts/run.sh end to end)"
 run scripts/test-web.sh
 
+step "resilience: model-file bit flips, hostile sockets, reloads under load, kill -9 (scripts/resilience.py)"
+run python3 scripts/resilience.py
+
 if [ -x scripts/test-worker.sh ]; then
   step "edge worker (workerd) parity with reco serve"
   run scripts/test-worker.sh
