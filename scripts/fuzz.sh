@@ -43,20 +43,25 @@ for target in $targets; do
     mkdir -p "corpus/$target" "artifacts/$target"
     log="artifacts/$target/last-run.log"
     echo "== $target: ${seconds}s" >&2
+    jobs=()
+    # Several workers: libFuzzer's jobs mode (each job's log is copied into $log at its end).
+    if [[ "${FUZZ_JOBS:-1}" -gt 1 ]]; then
+        jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
+    fi
     set +e
     cargo fuzz run "${build_flags[@]}" "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
-        -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
-        -artifact_prefix="artifacts/$target/" >"$log" 2>&1
+        "${jobs[@]}" >"$log" 2>&1
     code=$?
     set -e
-    # With -jobs, each worker logs to fuzz-N.log; sum their final stats.
-    runs=$(cat "$log" fuzz-*.log 2>/dev/null | sed -n 's/^stat::number_of_executed_units: *//p' \
-        | awk '{s += $1} END {print s + 0}')
-    rate=$(cat "$log" fuzz-*.log 2>/dev/null | sed -n 's/^stat::average_exec_per_sec: *//p' \
-        | awk '{s += $1} END {print s + 0}')
     rm -f fuzz-*.log
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{s += $1} END {print s + 0}')
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | awk '{s += $1} END {print s + 0}')
     crash=$(grep -ho 'Test unit written to [^ ]*' "$log" | sed 's/Test unit written to //' | head -1 || true)
+    # In jobs mode the parent may exit 0 although a job crashed.
+    if [[ $code -eq 0 ]] && grep -qE 'panicked at|==ERROR|deadly signal|ERROR: libFuzzer' "$log"; then
+        code=1
+    fi
     if [[ $code -ne 0 || -n "$crash" ]]; then
         status=1
         summary+=("$target: FAILED after $runs executions ($rate exec/s); input: ${crash:-see $log}")

@@ -22,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
     };
     for opts in [&plain, &filtered] {
         let _ = r.recommend_user(&pick(users, 0), 10, opts, &mut s);
-        let _ = r.recommend_user(&pick(users, data.len()), r.n_items().clamp(1, 10_000), opts, &mut s);
+        let _ = r.recommend_user(
+            &pick(users, data.len()),
+            r.n_items().clamp(1, 10_000),
+            opts,
+            &mut s,
+        );
         let _ = r.recommend_user("unknown-user", 5, opts, &mut s);
         let basket = vec![pick(items, 0), pick(items, 3), pick(items, 0), "unknown".into()];
         let _ = r.recommend_items(&basket, 10, opts, &mut s);

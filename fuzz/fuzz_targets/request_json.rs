@@ -18,8 +18,14 @@ use libfuzzer_sys::fuzz_target;
 use reco_server::serve::{serve, ServeConfig};
 
 const MODELS: [(&str, &[u8]); 2] = [
-    ("als", include_bytes!("../seeds/model_from_bytes/als-f32.safetensors")),
-    ("item-knn", include_bytes!("../seeds/model_from_bytes/item-knn-f32.safetensors")),
+    (
+        "als",
+        include_bytes!("../seeds/model_from_bytes/als-f32.safetensors"),
+    ),
+    (
+        "item-knn",
+        include_bytes!("../seeds/model_from_bytes/item-knn-f32.safetensors"),
+    ),
 ];
 
 fn server() -> SocketAddr {
@@ -88,8 +94,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             request.extend_from_slice(
-                format!("GET {path}{query} HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
+                format!("GET {path}{query} HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n").as_bytes(),
             );
         }
     }
@@ -101,7 +106,10 @@ fuzz_target!(|data: &[u8]| {
         panic!("no answer within 30 s: {e}");
     }
     let status = response.get(9..12).unwrap_or_default();
-    assert!(!response.is_empty(), "the server closed the connection without an answer");
+    assert!(
+        !response.is_empty(),
+        "the server closed the connection without an answer"
+    );
     assert_ne!(
         status,
         b"500",
