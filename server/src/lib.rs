@@ -12,6 +12,7 @@ pub mod item_features;
 pub mod limits;
 pub mod recommend;
 pub mod serve;
+pub mod synth;
 pub mod train;
 
 pub use dataset::{Dataset, ReadOptions};

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, recommend, serve, train};
+use reco_server::{evaluate, export, ingest, recommend, serve, synth, train};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -37,6 +37,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write the compact model file a browser downloads (for the reco-wasm package and web/).
     Export(export::ExportArgs),
+    /// Write a seeded synthetic interactions CSV (planted low-rank preferences, Zipf item
+    /// popularity, string ids) that `reco ingest` reads as is.
+    Generate(synth::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),
+        Command::Generate(args) => synth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
