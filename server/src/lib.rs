@@ -13,6 +13,7 @@ pub mod limits;
 pub mod progress;
 pub mod recommend;
 pub mod serve;
+pub mod synth;
 pub mod train;
 
 pub use dataset::{Dataset, ReadOptions};

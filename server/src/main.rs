@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, progress, recommend, serve, train};
+use reco_server::{evaluate, export, ingest, progress, recommend, serve, synth, train};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -49,6 +49,9 @@ enum Command {
     ///
     /// Also writes or updates `index.json` beside it: the list of web models in that folder.
     Export(export::ExportArgs),
+    /// Write a seeded synthetic interactions CSV (planted low-rank preferences, Zipf item
+    /// popularity, string ids) that `reco ingest` reads as is.
+    Generate(synth::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),
+        Command::Generate(args) => synth::run(args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
