@@ -1,14 +1,20 @@
 //! Trains LightFM-style WARP on a train/test split and prints training time and NDCG@10.
 //!
 //! ```text
-//! cargo run --release -p reco-core --example lightfm_split -- TRAIN.tsv TEST.tsv [--fold-in]
+//! cargo run --release -p reco-core --example lightfm_split -- TRAIN.tsv TEST.tsv \
+//!     [--item-features FEATURES.tsv] [--fold-in]
 //! ```
 //! Files are headerless `user<TAB>item` lines (binary interactions). Users and items are
 //! indexed by sorted id (numerically when every id is an integer); items are the union of
 //! both files. NDCG@10 excludes train items and averages over users with a test item.
+//! `--item-features` trains with the item features of a headerless `item<TAB>feature<TAB>weight`
+//! file (feature columns in order of first appearance; every item needs a row; weights are
+//! used as given, e.g. normalized rows as `reco train` writes them) instead of identity
+//! features, and prints the matrix's checksum (shape, nnz, Σ weight·(1 + row + 3·column)),
+//! which `scripts/lightfm_features_study.py` compares with its own.
 //! `--fold-in` also scores every test user by folding in their train items. Environment:
 //! `THREADS` (default 2), `SEED` (default 42), `VERBOSE` (per-epoch update counts).
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use reco_core::lightfm::{fit, LightFmParams};
@@ -62,6 +68,45 @@ fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// The item features of a `item<TAB>feature<TAB>weight` file, rows in `items` order.
+fn item_features(path: &str, items: &[String]) -> CsrMatrix {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut columns: HashMap<&str, u32> = HashMap::new();
+    let mut triples = Vec::new();
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = l.split('\t').collect();
+        let [item, feature, weight] = f[..] else {
+            panic!("{path}: bad line {l:?} (want item<TAB>feature<TAB>weight)")
+        };
+        let row = items
+            .binary_search_by(|x| cmp_ids(x, item))
+            .unwrap_or_else(|_| panic!("{path}: item {item:?} is in neither split file"));
+        let n = columns.len() as u32;
+        let col = *columns.entry(feature).or_insert(n);
+        let w: f32 = weight
+            .parse()
+            .unwrap_or_else(|_| panic!("{path}: bad weight {weight:?}"));
+        triples.push((row as u32, col, w));
+    }
+    let m = CsrMatrix::from_triples(items.len(), columns.len(), &triples).unwrap();
+    if let Some(r) = (0..m.n_rows()).find(|&r| m.row_nnz(r) == 0) {
+        panic!("{path}: item {} has no feature", items[r]);
+    }
+    m
+}
+
+/// Shape, nnz and `Σ weight·(1 + row + 3·column)` of a feature matrix.
+fn checksum(m: &CsrMatrix) -> String {
+    let mut sum = 0f64;
+    for r in 0..m.n_rows() {
+        let (cols, vals) = m.row(r);
+        for (&c, &v) in cols.iter().zip(vals) {
+            sum += v as f64 * (1.0 + r as f64 + 3.0 * c as f64);
+        }
+    }
+    format!("{}x{} nnz {} sum {sum:.3}", m.n_rows(), m.n_cols(), m.nnz())
+}
+
 fn ndcg(ranked: &[u32], test: &[u32]) -> f64 {
     let dcg: f64 = ranked
         .iter()
@@ -83,7 +128,7 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: lightfm_split TRAIN.tsv TEST.tsv [--fold-in]");
+        eprintln!("usage: lightfm_split TRAIN.tsv TEST.tsv [--item-features FEATURES.tsv] [--fold-in]");
         std::process::exit(2);
     }
     let (train, test) = (read(&args[1]), read(&args[2]));
@@ -99,6 +144,14 @@ fn main() {
         te.nnz()
     );
 
+    let features = args
+        .iter()
+        .position(|a| a == "--item-features")
+        .map(|p| item_features(args.get(p + 1).expect("--item-features FILE"), &items));
+    if let Some(f) = &features {
+        println!("item features: {}", checksum(f));
+    }
+
     let params = LightFmParams {
         threads: env("THREADS").unwrap_or(2),
         seed: env("SEED").unwrap_or(42),
@@ -108,7 +161,7 @@ fn main() {
     let t0 = Instant::now();
     let model = pool
         .install(|| {
-            fit(&tr, None, None, &params, &mut |r| {
+            fit(&tr, features.as_ref(), None, &params, &mut |r| {
                 if std::env::var("VERBOSE").is_ok() {
                     eprintln!(
                         "epoch {}: {} updates / {} examples",

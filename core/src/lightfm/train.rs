@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use super::params::{LightFmParams, Loss, Schedule};
 use crate::kernels::dot;
@@ -47,6 +47,8 @@ pub(super) fn warp_loss(weight: f32, candidates: usize, sampled: usize) -> f32 {
 /// The values start on a 64-byte boundary, so a row of 16·m values spans m cache lines.
 pub(super) struct Cells {
     cells: Vec<AtomicU32>,
+    /// Rows are accessed as 64-bit pairs (see [`Cells::pairs`]).
+    paired: bool,
     /// Index of the first value in `cells` (the padding before it aligns it).
     start: usize,
     len: usize,
@@ -59,7 +61,20 @@ impl Cells {
         let start = (cells.as_ptr() as usize).wrapping_neg() % 64 / 4;
         cells.extend((0..start).map(|_| AtomicU32::new(0)));
         cells.extend(values.into_iter().map(|v| AtomicU32::new(v.to_bits())));
-        Cells { cells, start, len }
+        Cells {
+            cells,
+            paired: false,
+            start,
+            len,
+        }
+    }
+
+    /// Cells of embedding rows `k` long: with even `k`, rows move as 64-bit pairs.
+    fn new_rows(values: Vec<f32>, k: usize) -> Self {
+        Cells {
+            paired: k.is_multiple_of(2),
+            ..Cells::new(values)
+        }
     }
 
     fn filled(n: usize, v: f32) -> Self {
@@ -84,6 +99,14 @@ impl Cells {
     #[inline]
     fn load(&self, start: usize, out: &mut [f32]) {
         let n = out.len();
+        if let Some(pairs) = self.pairs(start, n) {
+            for (o, c) in out.chunks_exact_mut(2).zip(pairs) {
+                let [a, b] = split(c.load(Relaxed));
+                o[0] = f32::from_bits(a);
+                o[1] = f32::from_bits(b);
+            }
+            return;
+        }
         for (o, c) in out.iter_mut().zip(&self.all()[start..start + n]) {
             *o = f32::from_bits(c.load(Relaxed));
         }
@@ -91,9 +114,33 @@ impl Cells {
 
     #[inline]
     fn store(&self, start: usize, src: &[f32]) {
+        if let Some(pairs) = self.pairs(start, src.len()) {
+            for (s, c) in src.chunks_exact(2).zip(pairs) {
+                c.store(join(s[0].to_bits(), s[1].to_bits()), Relaxed);
+            }
+            return;
+        }
         for (s, c) in src.iter().zip(&self.all()[start..start + src.len()]) {
             c.store(s.to_bits(), Relaxed);
         }
+    }
+
+    /// The `n` cells from `start` as `n / 2` 64-bit cells, when `self` is a pair array (see
+    /// [`Cells::new_rows`]) and `start`, `n` are even: one relaxed load or store then moves
+    /// two values (half the memory operations of a row copy).
+    #[inline(always)]
+    fn pairs(&self, start: usize, n: usize) -> Option<&[AtomicU64]> {
+        if !self.paired || !start.is_multiple_of(2) || !n.is_multiple_of(2) {
+            return None;
+        }
+        let cells = &self.all()[start..start + n];
+        // SAFETY: `paired` cells start on a 64-byte boundary (`Cells::new`) and `start` is even,
+        // so `cells` is 8-byte aligned; AtomicU64 has the size of two AtomicU32 and the same
+        // bit validity. Every concurrent access to a paired array goes through this view (the
+        // 32-bit accessors `get`, `set`, `divide_all` and `into_vec` are only used on it
+        // between parallel passes, ordered by their join), so no access races another of a
+        // different size.
+        Some(unsafe { core::slice::from_raw_parts(cells.as_ptr().cast::<AtomicU64>(), n / 2) })
     }
 
     /// Hints the CPU to start loading `len` cells from `start` into cache (no-op off x86-64).
@@ -115,6 +162,28 @@ impl Cells {
             .map(|c| f32::from_bits(c.load(Relaxed)))
             .collect()
     }
+}
+
+/// The two 32-bit values of a 64-bit pair cell, in memory order.
+#[inline(always)]
+fn split(x: u64) -> [u32; 2] {
+    let (lo, hi) = (x as u32, (x >> 32) as u32);
+    if cfg!(target_endian = "little") {
+        [lo, hi]
+    } else {
+        [hi, lo]
+    }
+}
+
+/// The 64-bit pair cell holding `a` then `b` in memory order.
+#[inline(always)]
+fn join(a: u32, b: u32) -> u64 {
+    let (lo, hi) = if cfg!(target_endian = "little") {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    (hi as u64) << 32 | lo as u64
 }
 
 /// One side (users or items): its feature matrix and the parameters of those features.
@@ -156,11 +225,11 @@ impl<'a> Side<'a> {
         Side {
             features,
             identity: is_identity(features),
-            emb: Cells::new(emb),
+            emb: Cells::new_rows(emb, k),
             bias: Cells::filled(n, 0.0),
-            g_emb: Cells::filled(n * k, g0),
+            g_emb: Cells::new_rows(vec![g0; n * k], k),
             g_bias: Cells::filled(n, g0),
-            m_emb: Cells::filled(m_len * k, 0.0),
+            m_emb: Cells::new_rows(vec![0.0; m_len * k], k),
             m_bias: Cells::filled(m_len, 0.0),
             alpha,
         }
@@ -796,4 +865,27 @@ fn par_chunks(ctx: &Ctx, round: &[(u32, u32, f32)], run: &ChunkFn) -> Vec<BlockR
         .enumerate()
         .map_init(|| ctx.scratch(), |s, (c, part)| run(s, c, part))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_rows_read_and_write_the_values_in_order() {
+        let values: Vec<f32> = (0..12).map(|v| v as f32 + 0.5).collect();
+        let (paired, single) = (Cells::new_rows(values.clone(), 4), Cells::new(values.clone()));
+        assert!(paired.pairs(4, 4).is_some() && paired.pairs(1, 4).is_none());
+        assert!(Cells::new_rows(values.clone(), 3).pairs(4, 4).is_none());
+        let mut out = [0f32; 4];
+        for cells in [&paired, &single] {
+            cells.load(4, &mut out);
+            assert_eq!(out, [4.5, 5.5, 6.5, 7.5]);
+            cells.load(1, &mut out[..3]);
+            assert_eq!(out[..3], [1.5, 2.5, 3.5]);
+            cells.store(8, &[-1.0, -2.0, -3.0, -4.0]);
+            cells.store(3, &[9.0]);
+        }
+        assert_eq!(paired.into_vec(), single.into_vec());
+    }
 }
