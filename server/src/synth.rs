@@ -36,7 +36,7 @@
 //! never the file.
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand_distr::weighted::WeightedAliasIndex;
 use rand_distr::{Distribution, Geometric, Gumbel, LogNormal, StandardNormal};
@@ -469,19 +469,16 @@ fn push_name(out: &mut String, i: u32) {
 
 /// Prints a progress line to stderr at most every 5 s (and never for runs under 5 s).
 /// The only place the generator reports progress, so it can be swapped for a shared module.
-fn progress_printer(start: Instant) -> impl FnMut(u64, u64) {
-    let mut last = start;
-    move |done, total| {
-        let now = Instant::now();
-        if now.duration_since(last) >= Duration::from_secs(5) && done < total {
-            last = now;
-            eprintln!(
-                "generate: {done} / {total} interactions ({:.0} %), {:.0} s",
-                100.0 * done as f64 / total as f64,
-                now.duration_since(start).as_secs_f64()
-            );
-        }
-    }
+/// Progress of the interactions written (a bar on a terminal, periodic lines otherwise; see
+/// [`crate::progress`]).
+fn progress_printer(total: u64) -> (crate::progress::Progress, impl FnMut(u64, u64)) {
+    let bar = crate::progress::Progress::count("generate", "interactions", total);
+    let handle = bar.clone();
+    let mut shown = 0;
+    (bar, move |done: u64, _total: u64| {
+        handle.inc(done.saturating_sub(shown));
+        shown = shown.max(done);
+    })
 }
 
 fn is_gzip(path: &Path) -> bool {
@@ -491,7 +488,7 @@ fn is_gzip(path: &Path) -> bool {
 /// Writes the generated CSV (gzip when `path` ends in .gz) atomically.
 pub fn write_file(generator: &Generator, path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
     let mut rows = 0;
-    crate::dataset::write_atomic_with(path, |w| {
+    reco_core::model_file::write_atomic_with(path, |w| {
         if is_gzip(path) {
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
             rows = generator.write_csv(&mut gz, progress)?;
@@ -500,7 +497,8 @@ pub fn write_file(generator: &Generator, path: &Path, progress: &mut dyn FnMut(u
             rows = generator.write_csv(w, progress)?;
         }
         Ok(())
-    })?;
+    })
+    .map_err(|e| ServerError::io(path, e))?;
     Ok(rows)
 }
 
@@ -508,7 +506,9 @@ pub fn write_file(generator: &Generator, path: &Path, progress: &mut dyn FnMut(u
 pub fn run(args: &GenerateArgs) -> Result<()> {
     let start = Instant::now();
     let generator = Generator::new(args)?;
-    let rows = write_file(&generator, &args.out, &mut progress_printer(start))?;
+    let (bar, mut on_rows) = progress_printer(args.interactions);
+    let rows = write_file(&generator, &args.out, &mut on_rows)?;
+    bar.finish();
     println!(
         "wrote {}: {rows} interactions, {} users, {} items, rank {}, zipf {}, affinity {}, seed {} in {:.1} s",
         args.out.display(),
