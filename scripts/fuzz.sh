@@ -21,8 +21,8 @@ cd "$(dirname "$0")/../fuzz"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "installing cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
-    cargo install cargo-fuzz --locked
+    echo "installing cargo-fuzz (cargo install cargo-fuzz, about 2.5 min once)" >&2
+    cargo install cargo-fuzz
 fi
 
 sanitizer=(-s none)
@@ -73,4 +73,8 @@ done
 
 echo
 printf '%s\n' "${summary[@]}"
+# TAP-style totals (one per target), summed into the test command's last line.
+failed=$(printf '%s\n' "${summary[@]}" | grep -c ': FAILED' || true)
+echo "# pass $(( ${#summary[@]} - failed ))"
+echo "# fail $failed"
 exit $status

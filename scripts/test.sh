@@ -57,6 +57,9 @@ run scripts/test-web.sh
 step "resilience: model-file bit flips, hostile sockets, reloads under load, kill -9 (scripts/resilience.py)"
 run python3 scripts/resilience.py
 
+step "fuzzing: every cargo-fuzz target for 30 s, fails on a crash (scripts/fuzz.sh)"
+run scripts/fuzz.sh 30
+
 if [ -x scripts/test-worker.sh ]; then
   step "edge worker (workerd) parity with reco serve"
   run scripts/test-worker.sh
