@@ -221,6 +221,8 @@ fn with_layers(app: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        // Inside CORS, so a browser can read the 413 too.
+        .layer(middleware::from_fn_with_state(max_body, refuse_declared_oversize))
         .layer(cors)
         .layer(middleware::from_fn_with_state(state, observe))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -277,6 +279,24 @@ impl MakeRequestId for RequestIds {
     }
 }
 
+/// A declared body over the limit is refused before any of it is read (else the handler would
+/// wait for bytes the client may never send).
+async fn refuse_declared_oversize(State(max_body): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max_body as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body of {len} bytes is larger than the {max_body} allowed (--max-body)"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
 /// Records metrics and logs for every request, and turns any error answer that is not JSON
 /// yet (timeouts, 405, body-limit rejections from layers) into a JSON error.
 async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -288,22 +308,7 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     let method = req.method().clone();
     let uri = req.uri().clone();
     let request_id = req.headers().get("x-request-id").cloned();
-    // A declared body over the limit is refused before any of it is read (else the handler
-    // would wait for bytes the client may never send).
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let max_body = state.config.max_body;
-    let mut resp = match declared {
-        Some(len) if len > max_body as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body of {len} bytes is larger than the {max_body} allowed (--max-body)"),
-        )
-        .into_response(),
-        _ => next.run(req).await,
-    };
+    let mut resp = next.run(req).await;
     let status = resp.status();
     if (status.is_client_error() || status.is_server_error())
         && resp

@@ -50,24 +50,66 @@ function jsonResponse(body, status = 200, headers = {}) {
 }
 
 /**
- * Parses `n` from a raw query string like `reco serve`: default 10; the last `n=` wins; an
- * integer in 1..=10000, else 400.
+ * Parses `n` from a raw query string like `reco serve`: form-decoded (`%35` is 5, `+` a space);
+ * default 10; a repeated `n` is an error; an integer in 1..=10000, else 400.
  * @param {string | null} query the raw query (without `?`), null when the URL has none
  * @returns {number}
  */
 export function parseN(query) {
-  let raw;
-  for (const pair of (query ?? '').split('&')) {
-    const eq = pair.indexOf('=');
-    const [key, value] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
-    if (key === 'n') raw = value;
+  const values = [];
+  for (const [key, value] of new URLSearchParams(query ?? '')) if (key === 'n') values.push(value);
+  if (values.length > 1) {
+    throw new ApiError(400, 'invalid query string: Failed to deserialize query string: duplicate field `n`');
   }
-  if (raw === undefined) return DEFAULT_N;
+  if (values.length === 0) return DEFAULT_N;
+  const raw = values[0];
   const n = /^[+-]?\d+$/.test(raw) ? BigInt(raw) : null;
   if (n === null || n < I64_MIN || n > I64_MAX) {
-    throw new ApiError(400, `n must be an integer between 1 and ${MAX_N}, got \`${raw}\``);
+    throw new ApiError(400, `n must be an integer between 1 and ${MAX_N}, got \`${shorten(raw)}\``);
   }
   return checkN(n);
+}
+
+/** Input echoed in a message like `reco serve`: 64 characters at most, escaped like Rust's
+ * `char::escape_debug`. @param {string} s */
+function shorten(s) {
+  const chars = Array.from(s);
+  const esc = (c) => {
+    const special = { '\\': '\\\\', "'": "\\'", '"': '\\"', '\t': '\\t', '\r': '\\r', '\n': '\\n', '\0': '\\0' };
+    if (c in special) return special[c];
+    const cp = c.codePointAt(0);
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ? `\\u{${cp.toString(16)}}` : c;
+  };
+  return chars.slice(0, 64).map(esc).join('') + (chars.length > 64 ? '…' : '');
+}
+
+/** Longest id in bytes (UTF-8), as `reco serve` (`reco_server::limits::MAX_ID_BYTES`). */
+export const MAX_ID_BYTES = 256;
+
+/**
+ * Checks an id or a model name like `reco serve`: 1..=256 bytes, no control character.
+ * @param {string} what e.g. `user id`, `items[2]`
+ * @param {string} id
+ */
+function checkId(what, id) {
+  const bytes = new TextEncoder().encode(id).length;
+  let problem = null;
+  if (id.length === 0) problem = 'is empty';
+  else if (bytes > MAX_ID_BYTES) problem = `is ${bytes} bytes long, more than the ${MAX_ID_BYTES} allowed`;
+  else {
+    let at = 0;
+    for (const c of id) {
+      const cp = c.codePointAt(0);
+      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+        problem = `contains a control character at byte ${at}`;
+        break;
+      }
+      at += new TextEncoder().encode(c).length;
+    }
+  }
+  if (problem) {
+    throw new ApiError(400, `${what} ${problem} (ids are 1 to ${MAX_ID_BYTES} bytes without control characters)`);
+  }
 }
 
 /** @param {bigint} n @returns {number} */
@@ -204,7 +246,7 @@ function basketRequest(req) {
     }
     n = BigInt(req.n);
   }
-  return { items, n: checkN(n), exclude };
+  return { items, n, exclude };
 }
 
 function describe(v) {
@@ -222,7 +264,9 @@ function describe(v) {
 async function readBasket(request) {
   const declared = Number(request.headers.get('content-length') || 0);
   const tooLarge = () => new ApiError(413, 'Failed to buffer the request body: length limit exceeded');
-  if (declared > MAX_BODY) throw tooLarge();
+  if (declared > MAX_BODY) {
+    throw new ApiError(413, `request body of ${declared} bytes is larger than the ${MAX_BODY} allowed (--max-body)`);
+  }
   const bytes = new Uint8Array(await request.arrayBuffer());
   if (bytes.length > MAX_BODY) throw tooLarge();
   let req;
@@ -270,6 +314,8 @@ async function route(request, store) {
   if (head === 'recommend' && parts.length === 3) {
     if (!isGet) throw methodNotAllowed(method, path, 'GET,HEAD');
     const [name, userId] = [segment(model), segment(id)];
+    checkId('model name', name);
+    checkId('user id', userId);
     const n = parseN(query);
     return answer(store, name, (e) => e.rec.recommend(userId, n));
   }
@@ -277,6 +323,10 @@ async function route(request, store) {
     if (method === 'POST') {
       const name = segment(model);
       const basket = await readBasket(request);
+      checkId('model name', name);
+      basket.items.forEach((id, i) => checkId(`items[${i}]`, id));
+      basket.exclude.forEach((id, i) => checkId(`exclude[${i}]`, id));
+      basket.n = checkN(basket.n);
       return answer(store, name, (e) => e.rec.recommendForItems(basket.items, basket.n, { exclude: basket.exclude }));
     }
     if (!isGet) throw methodNotAllowed(method, path, 'GET,HEAD,POST');
@@ -285,6 +335,8 @@ async function route(request, store) {
   if (head === 'similar' && parts.length === 3) {
     if (!isGet) throw methodNotAllowed(method, path, 'GET,HEAD');
     const [name, itemId] = [segment(model), segment(id)];
+    checkId('model name', name);
+    checkId('item id', itemId);
     const n = parseN(query);
     return answer(store, name, (e) => e.rec.similarItems(itemId, n));
   }
