@@ -42,7 +42,6 @@ import argparse
 import csv
 import gzip
 import json
-import math
 import os
 import statistics
 import struct
@@ -50,6 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from seed_study import welch  # the same interval as the seed study
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = os.environ.get("LIGHTFM_PYTHON", "/tmp/lightfm-venv/bin/python")
@@ -250,13 +251,6 @@ def reco_run(train_tsv, test_tsv, features_tsv, seed, threads, expect_checksum):
 
 def summary(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def welch(a, b):
-    """Difference of means a − b and its 95% interval (normal approximation)."""
-    d = statistics.mean(a) - statistics.mean(b)
-    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
-    return d, d - 1.96 * se, d + 1.96 * se
 
 
 def main():

@@ -77,11 +77,14 @@ function shorten(s) {
   const esc = (c) => {
     const special = { '\\': '\\\\', "'": "\\'", '"': '\\"', '\t': '\\t', '\r': '\\r', '\n': '\\n', '\0': '\\0' };
     if (c in special) return special[c];
-    const cp = c.codePointAt(0);
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ? `\\u{${cp.toString(16)}}` : c;
+    return CONTROL.test(c) ? `\\u{${c.codePointAt(0).toString(16)}}` : c;
   };
   return chars.slice(0, 64).map(esc).join('') + (chars.length > 64 ? '…' : '');
 }
+
+const UTF8 = new TextEncoder();
+/** Rust's `char::is_control`: C0 and C1 control characters. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** Longest id in bytes (UTF-8), as `reco serve` (`reco_server::limits::MAX_ID_BYTES`). */
 export const MAX_ID_BYTES = 256;
@@ -92,21 +95,12 @@ export const MAX_ID_BYTES = 256;
  * @param {string} id
  */
 function checkId(what, id) {
-  const bytes = new TextEncoder().encode(id).length;
+  const bytes = UTF8.encode(id).length;
+  const control = CONTROL.exec(id);
   let problem = null;
   if (id.length === 0) problem = 'is empty';
   else if (bytes > MAX_ID_BYTES) problem = `is ${bytes} bytes long, more than the ${MAX_ID_BYTES} allowed`;
-  else {
-    let at = 0;
-    for (const c of id) {
-      const cp = c.codePointAt(0);
-      if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-        problem = `contains a control character at byte ${at}`;
-        break;
-      }
-      at += new TextEncoder().encode(c).length;
-    }
-  }
+  else if (control) problem = `contains a control character at byte ${UTF8.encode(id.slice(0, control.index)).length}`;
   if (problem) {
     throw new ApiError(400, `${what} ${problem} (ids are 1 to ${MAX_ID_BYTES} bytes without control characters)`);
   }
