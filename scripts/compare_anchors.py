@@ -39,6 +39,9 @@ RECO_MODELS = [
     ("knn", ["--neighbors", "50"], "user-knn cosine"),
     ("lightfm", ["--factors", "64", "--learning-rate", "0.05", "--epochs", "30", "--max-sampled", "10",
                  "--loss", "warp", "--no-item-features"], "lightfm warp"),
+    # No reference system implements these two: reco's rows stand alone, at their defaults.
+    ("ease", [], "(none)"),
+    ("rp3beta", [], "(none)"),
 ]
 
 

@@ -48,13 +48,13 @@ step "ingest data/online_retail.csv.gz"
 $reco ingest
 
 step "train"
-for model in als popularity lightfm knn item-knn; do
+for model in als popularity lightfm knn item-knn ease rp3beta; do
   $reco train --model "$model"
 done
 
 step "evaluate (seeded per-user 80/20 split of the ingested data, @10)"
 echo "(reco's own split of the ingested data: the figures differ from the README's table, which uses the reference systems' split; see README, Benchmarks)"
-$reco evaluate --model als,lightfm,knn,item-knn,popularity
+$reco evaluate --model als,lightfm,knn,item-knn,ease,rp3beta,popularity
 
 step "recommendations for customer 17850 (ALS)"
 $reco recommend --model models/als.safetensors --user 17850 -n 5
@@ -82,7 +82,7 @@ build_demo() {
   step "browser demo: the reco-wasm package (scripts/build-wasm.sh)"
   scripts/build-wasm.sh || return
   step "browser demo: web model files (reco export, every kind)"
-  for model in als lightfm knn item-knn popularity; do
+  for model in als lightfm knn item-knn ease rp3beta popularity; do
     $reco export --model "models/$model.safetensors" --out "web/models/$model.safetensors" || return
   done
 }

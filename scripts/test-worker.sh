@@ -18,7 +18,7 @@ if [ ! -f wasm/pkg/web/reco_wasm_bg.wasm ] || [ ! -f wasm/pkg/node/reco_wasm.js 
 fi
 cargo build --release -p reco-server --bin reco
 [ -d data/features ] || target/release/reco ingest
-for m in als popularity; do
+for m in als ease popularity rp3beta; do
   [ -f "models/$m.safetensors" ] || target/release/reco train --model "$m"
   [ -f "web/models/$m.safetensors" ] ||
     target/release/reco export --model "models/$m.safetensors" --out "web/models/$m.safetensors"

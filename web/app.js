@@ -12,9 +12,9 @@ const started = performance.now();
 const $ = (id) => document.getElementById(id);
 const state = { models: {}, server: false, name: null, rec: null, cache: new Map(), basket: [], query: '', similarTo: null };
 const N = 10;
-const LABELS = { als: 'ALS', lightfm: 'LightFM', knn: 'KNN', 'item-knn': 'item-KNN', popularity: 'popularity' };
-const KIND_TITLES = { als: 'implicit ALS', lightfm: 'LightFM-style WARP', knn: 'user-based KNN', 'item-knn': 'item-based KNN', popularity: 'popularity' };
-const ORDER = ['als', 'lightfm', 'knn', 'item-knn', 'popularity'];
+const LABELS = { als: 'ALS', lightfm: 'LightFM', knn: 'KNN', 'item-knn': 'item-KNN', ease: 'EASE', rp3beta: 'RP3beta', popularity: 'popularity' };
+const KIND_TITLES = { als: 'implicit ALS', lightfm: 'LightFM-style WARP', knn: 'user-based KNN', 'item-knn': 'item-based KNN', ease: 'EASE (item-item regression)', rp3beta: 'RP3beta (random walk)', popularity: 'popularity' };
+const ORDER = ['als', 'lightfm', 'knn', 'item-knn', 'ease', 'rp3beta', 'popularity'];
 let Recommender;
 
 /** An error the page shows: what failed and the command that fixes it. */

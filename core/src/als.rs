@@ -135,7 +135,7 @@ fn invalid(name: &'static str, reason: impl Into<alloc::string::String>) -> Reco
 }
 
 /// An f32 as the JSON number with the same shortest decimal form (0.05, not 0.0500000007).
-fn f32_to_json(x: f32) -> Value {
+pub(crate) fn f32_to_json(x: f32) -> Value {
     x.to_string()
         .parse::<f64>()
         .ok()

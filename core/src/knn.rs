@@ -32,6 +32,9 @@
 //!   item index, **including itself** (`cos(i, i) = 1`), as implicit's `all_pairs_knn` does.
 //!   The lists form the sparse item × item matrix `S` (row `j` = neighbours of `j`).
 //! * `score(u, i) = Σ_{j ∈ items(u)} r_uj · S[j, i]` (the user's row times `S`).
+//! * Options (implicit's `TFIDFRecommender` / `BM25Recommender`, and shrinkage): the item
+//!   columns can be TF-IDF or BM25 weighted first ([`KnnWeighting`]), and the cosine shrunk,
+//!   `dot / (‖a‖‖b‖ + s)` ([`ItemKnnParams::shrink`]); scores still use the raw `r_uj`.
 //! * The lists are built in parallel under the `std` feature (rayon), sequentially without it;
 //!   every row is computed independently, so the result does not depend on the thread count.
 //!
@@ -82,13 +85,13 @@ fn cosine(dot: f32, a2: f64, b2: f64) -> f32 {
 
 /// Higher key first, then lower index.
 #[inline]
-fn best_first(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
+pub(crate) fn best_first(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
 /// Keeps the best `k` entries of `v` (the smallest by `order`), sorted best first: a linear
 /// selection, then a sort of the `k` kept.
-fn keep_best<T>(v: &mut Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) {
+pub(crate) fn keep_best<T>(v: &mut Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) {
     if v.len() > k {
         if k == 0 {
             v.clear();
@@ -106,7 +109,7 @@ fn squared_row_norms(m: &CsrMatrix) -> Vec<f64> {
         .collect()
 }
 
-fn check_k(k: usize) -> Result<()> {
+pub(crate) fn check_k(k: usize) -> Result<()> {
     if k == 0 {
         return Err(RecoError::InvalidParameter {
             name: "k",
@@ -116,7 +119,7 @@ fn check_k(k: usize) -> Result<()> {
     Ok(())
 }
 
-fn k_from_file(file: &ModelFile) -> Result<usize> {
+pub(crate) fn k_from_file(file: &ModelFile) -> Result<usize> {
     let k = file.params.get("k");
     match k.and_then(serde_json::Value::as_u64) {
         Some(k) if (1..=u32::MAX as u64).contains(&k) => Ok(k as usize),
@@ -127,7 +130,7 @@ fn k_from_file(file: &ModelFile) -> Result<usize> {
     }
 }
 
-fn check_ids(file: &ModelFile, n_users: usize, n_items: usize) -> Result<()> {
+pub(crate) fn check_ids(file: &ModelFile, n_users: usize, n_items: usize) -> Result<()> {
     let bad = |what: &str, found: usize, expected: usize| {
         Err(RecoError::CorruptModel(format!(
             "{} model file has {found} {what} ids for {expected} {what}s",
@@ -143,7 +146,7 @@ fn check_ids(file: &ModelFile, n_users: usize, n_items: usize) -> Result<()> {
     Ok(())
 }
 
-fn training_summary(train: &CsrMatrix) -> serde_json::Value {
+pub(crate) fn training_summary(train: &CsrMatrix) -> serde_json::Value {
     serde_json::json!({
         "users": train.n_rows(),
         "items": train.n_cols(),
@@ -166,7 +169,7 @@ fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>
 /// zero before an addition; a slot listed twice is drained once), which measured faster than
 /// both generation stamps and a scan of all slots.
 #[derive(Debug, Clone, Default)]
-struct SparseAcc {
+pub(crate) struct SparseAcc {
     vals: Vec<f32>,
     touched: Vec<u32>,
     len: usize,
@@ -174,7 +177,7 @@ struct SparseAcc {
 
 impl SparseAcc {
     /// Starts a query over `n` slots that will make at most `adds` additions.
-    fn begin(&mut self, n: usize, adds: usize) {
+    pub(crate) fn begin(&mut self, n: usize, adds: usize) {
         if self.vals.len() < n {
             self.vals.resize(n, 0.0);
         }
@@ -186,7 +189,7 @@ impl SparseAcc {
 
     /// Adds `scale · xs[t]` to slot `idx[t]` for every `t` (a scaled sparse row).
     #[inline]
-    fn add_scaled(&mut self, idx: &[u32], xs: &[f32], scale: f32) {
+    pub(crate) fn add_scaled(&mut self, idx: &[u32], xs: &[f32], scale: f32) {
         // Locals, so that the touched count stays in a register.
         let (vals, touched) = (&mut self.vals[..], &mut self.touched[..]);
         let mut len = self.len;
@@ -201,7 +204,7 @@ impl SparseAcc {
 
     /// Calls `f(index, value)` once for every non-zero slot and zeroes it.
     #[inline]
-    fn drain(&mut self, mut f: impl FnMut(u32, f32)) {
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(u32, f32)) {
         for &i in &self.touched[..self.len] {
             let v = core::mem::replace(&mut self.vals[i as usize], 0.0);
             if v != 0.0 {
@@ -516,23 +519,143 @@ impl ItemScorer for UserKnnModel {
     }
 }
 
+/// How item-KNN weighs the item × user matrix before comparing items (as implicit's
+/// `CosineRecommender`, `TFIDFRecommender` and `BM25Recommender`). With `N` items, `n_u` the
+/// items of user `u` and `idf_u = ln N − ln(1 + n_u)`:
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum KnnWeighting {
+    /// Cosine of the raw item columns (default).
+    #[default]
+    Cosine,
+    /// Cosine of `sqrt(r_ui) · idf_u`.
+    TfIdf,
+    /// Dot product (no normalization) of
+    /// `r_ui (k1 + 1) / (k1 · ((1 − b) + b · len_i / avg len) + r_ui) · idf_u`, with `len_i`
+    /// the sum of item `i`'s column.
+    Bm25 {
+        /// Term-frequency saturation (implicit's default 1.2).
+        k1: f32,
+        /// Length normalization (implicit's default 0.75).
+        b: f32,
+    },
+}
+
+impl KnnWeighting {
+    /// The name used in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KnnWeighting::Cosine => "cosine",
+            KnnWeighting::TfIdf => "tfidf",
+            KnnWeighting::Bm25 { .. } => "bm25",
+        }
+    }
+}
+
 /// Hyperparameters of [`ItemKnnModel`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ItemKnnParams {
     /// Neighbours kept per item, the item itself included (default [`DEFAULT_K`]).
     pub k: usize,
+    /// How the item columns are weighted and compared (default cosine).
+    pub weighting: KnnWeighting,
+    /// Shrinkage `s` of the cosine (cosine and TF-IDF): `dot / (‖a‖·‖b‖ + s)`, which damps
+    /// similarities resting on few common users (default 0; ignored by BM25).
+    pub shrink: f32,
 }
 
 impl Default for ItemKnnParams {
     fn default() -> Self {
-        ItemKnnParams { k: DEFAULT_K }
+        ItemKnnParams {
+            k: DEFAULT_K,
+            weighting: KnnWeighting::Cosine,
+            shrink: 0.0,
+        }
     }
+}
+
+impl ItemKnnParams {
+    /// Checks every hyperparameter's range; fails with [`RecoError::InvalidParameter`].
+    pub fn check(&self) -> Result<()> {
+        check_k(self.k)?;
+        if !(self.shrink.is_finite() && self.shrink >= 0.0) {
+            return Err(RecoError::InvalidParameter {
+                name: "shrink",
+                reason: format!("{} must be finite and >= 0", self.shrink),
+            });
+        }
+        if let KnnWeighting::Bm25 { k1, b } = self.weighting {
+            if !(k1.is_finite() && k1 >= 0.0) {
+                return Err(RecoError::InvalidParameter {
+                    name: "bm25_k1",
+                    reason: format!("{k1} must be finite and >= 0"),
+                });
+            }
+            if !(b.is_finite() && (0.0..=1.0).contains(&b)) {
+                return Err(RecoError::InvalidParameter {
+                    name: "bm25_b",
+                    reason: format!("{b} must be between 0 and 1"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn to_json(self) -> serde_json::Value {
+        let mut v = serde_json::json!({ "k": self.k });
+        if self.weighting != KnnWeighting::Cosine || self.shrink != 0.0 {
+            v["weighting"] = self.weighting.as_str().into();
+            v["shrink"] = crate::als::f32_to_json(self.shrink);
+        }
+        if let KnnWeighting::Bm25 { k1, b } = self.weighting {
+            v["bm25_k1"] = crate::als::f32_to_json(k1);
+            v["bm25_b"] = crate::als::f32_to_json(b);
+        }
+        v
+    }
+}
+
+/// The weighted item × user matrix of `weighting` (see [`KnnWeighting`]).
+fn weighted_item_users(item_users: &CsrMatrix, weighting: KnnWeighting) -> Result<CsrMatrix> {
+    let n_items = item_users.n_rows();
+    let mut user_items = vec![0u32; item_users.n_cols()];
+    for &u in item_users.indices() {
+        user_items[u as usize] += 1;
+    }
+    let ln_n = libm::log(n_items as f64);
+    let idf = |u: u32| (ln_n - libm::log1p(user_items[u as usize] as f64)) as f32;
+    let lens: Vec<f64> = (0..n_items)
+        .map(|i| item_users.row(i).1.iter().map(|&x| x as f64).sum())
+        .collect();
+    let avg = lens.iter().sum::<f64>() / n_items.max(1) as f64;
+    let mut data = Vec::with_capacity(item_users.nnz());
+    for (i, &len) in lens.iter().enumerate() {
+        let (us, xs) = item_users.row(i);
+        for (&u, &x) in us.iter().zip(xs) {
+            data.push(match weighting {
+                KnnWeighting::Cosine => x,
+                KnnWeighting::TfIdf => sqrt(x as f64) as f32 * idf(u),
+                KnnWeighting::Bm25 { k1, b } => {
+                    let norm = (1.0 - b as f64) + b as f64 * len / avg;
+                    (x as f64 * (k1 as f64 + 1.0) / (k1 as f64 * norm + x as f64)) as f32 * idf(u)
+                }
+            });
+        }
+    }
+    CsrMatrix::from_parts(
+        n_items,
+        item_users.n_cols(),
+        item_users.indptr().to_vec(),
+        item_users.indices().to_vec(),
+        data,
+    )
 }
 
 /// Item-based cosine KNN over sparse top-K neighbour lists (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct ItemKnnModel {
     k: usize,
+    /// As trained (or as read from the file: `k` only checked, the rest kept for the record).
+    params: ItemKnnParams,
     neighbors: CsrMatrix,
     train: CsrMatrix,
 }
@@ -541,14 +664,59 @@ impl ItemKnnModel {
     /// Computes every item's top-K neighbour list from the training matrix (users × items).
     /// Fails when `k == 0`.
     pub fn fit(train: &CsrMatrix, params: ItemKnnParams) -> Result<Self> {
-        check_k(params.k)?;
+        params.check()?;
         let k = params.k;
         let item_users = train.transpose();
-        let n2 = squared_row_norms(&item_users);
+        if params.weighting == KnnWeighting::Cosine && params.shrink == 0.0 {
+            return Self::fit_cosine(train, &item_users, params);
+        }
+        // The general path: weighted columns, any similarity.
+        let w = weighted_item_users(&item_users, params.weighting)?;
+        let wt = w.transpose();
+        let n2 = squared_row_norms(&w);
+        let bm25 = matches!(params.weighting, KnnWeighting::Bm25 { .. });
+        let shrink = params.shrink as f64;
+        let row = |(acc, buf): &mut (SparseAcc, Vec<(f64, u32)>), i: usize| {
+            item_dots(&wt, &w, i, acc);
+            buf.clear();
+            acc.drain(|j, dot| {
+                let sim = if bm25 {
+                    dot as f64
+                } else {
+                    let d = sqrt(n2[i] * n2[j as usize]) + shrink;
+                    if d > 0.0 {
+                        dot as f64 / d
+                    } else {
+                        0.0
+                    }
+                };
+                if sim > 0.0 {
+                    buf.push((sim, j));
+                }
+            });
+            keep_best(buf, k, best_first);
+            let mut r: Vec<(u32, f32)> = buf.iter().map(|&(s, j)| (j, s as f32)).collect();
+            r.sort_unstable_by_key(|e| e.0);
+            r
+        };
+        let rows = crate::item_item::map_rows(train.n_cols(), row);
+        let neighbors = crate::item_item::rows_to_csr(train.n_cols(), rows)?;
+        Ok(ItemKnnModel {
+            k,
+            params,
+            neighbors,
+            train: train.clone(),
+        })
+    }
+
+    /// Plain cosine, ranked without square roots (the common case).
+    fn fit_cosine(train: &CsrMatrix, item_users: &CsrMatrix, params: ItemKnnParams) -> Result<Self> {
+        let k = params.k;
+        let n2 = squared_row_norms(item_users);
         // Rank by dot² / ‖j‖² (orders like the cosine for dot > 0, exact for integer
         // weights), then turn the kept keys into cosines: cos = sqrt(key / ‖i‖²).
         let row = |(acc, buf): &mut (SparseAcc, Vec<(f64, u32)>), i: usize| {
-            item_dots(train, &item_users, i, acc);
+            item_dots(train, item_users, i, acc);
             buf.clear();
             acc.drain(|j, dot| {
                 if dot > 0.0 && n2[j as usize] > 0.0 {
@@ -565,31 +733,11 @@ impl ItemKnnModel {
             r
         };
         let n_items = train.n_cols();
-        #[cfg(feature = "std")]
-        let rows: Vec<Vec<(u32, f32)>> = {
-            use rayon::prelude::*;
-            (0..n_items)
-                .into_par_iter()
-                .map_init(Default::default, row)
-                .collect()
-        };
-        #[cfg(not(feature = "std"))]
-        let rows: Vec<Vec<(u32, f32)>> = {
-            let mut scratch = Default::default();
-            (0..n_items).map(|i| row(&mut scratch, i)).collect()
-        };
-        let mut indptr = Vec::with_capacity(n_items + 1);
-        indptr.push(0);
-        let nnz = rows.iter().map(Vec::len).sum();
-        let (mut indices, mut data) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
-        for r in &rows {
-            indices.extend(r.iter().map(|e| e.0));
-            data.extend(r.iter().map(|e| e.1));
-            indptr.push(indices.len());
-        }
-        let neighbors = CsrMatrix::from_parts(n_items, n_items, indptr, indices, data)?;
+        let rows = crate::item_item::map_rows(n_items, row);
+        let neighbors = crate::item_item::rows_to_csr(n_items, rows)?;
         Ok(ItemKnnModel {
             k,
+            params,
             neighbors,
             train: train.clone(),
         })
@@ -629,7 +777,7 @@ impl ItemKnnModel {
     /// The model as an `item-knn` model file (ids and names are left for the caller to fill).
     pub fn to_model_file(&self) -> ModelFile {
         let mut f = ModelFile::new(ModelKind::ItemKnn);
-        f.params = serde_json::json!({ "k": self.k });
+        f.params = self.params.to_json();
         f.training = training_summary(&self.train);
         f.put_csr("neighbors", &self.neighbors);
         f.put_csr("train", &self.train);
@@ -659,7 +807,31 @@ impl ItemKnnModel {
             )));
         }
         check_ids(file, train.n_rows(), n)?;
-        Ok(ItemKnnModel { k, neighbors, train })
+        let f = |name: &str, default: f32| {
+            file.params
+                .get(name)
+                .and_then(serde_json::Value::as_f64)
+                .map_or(default, |x| x as f32)
+        };
+        let weighting = match file.params.get("weighting").and_then(serde_json::Value::as_str) {
+            Some("tfidf") => KnnWeighting::TfIdf,
+            Some("bm25") => KnnWeighting::Bm25 {
+                k1: f("bm25_k1", 1.2),
+                b: f("bm25_b", 0.75),
+            },
+            _ => KnnWeighting::Cosine,
+        };
+        let params = ItemKnnParams {
+            k,
+            weighting,
+            shrink: f("shrink", 0.0),
+        };
+        Ok(ItemKnnModel {
+            k,
+            params,
+            neighbors,
+            train,
+        })
     }
 }
 

@@ -14,8 +14,10 @@
 extern crate alloc;
 
 pub mod als;
+pub mod ease;
 pub mod error;
 pub mod eval;
+pub mod item_item;
 pub mod kernels;
 pub mod knn;
 pub mod lightfm;
@@ -24,6 +26,7 @@ pub mod model_file;
 pub mod popularity;
 pub mod recommender;
 pub mod rng;
+pub mod rp3beta;
 pub mod scorer;
 pub mod topn;
 

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `reco.format` | `reco-model` (marks the file as ours) |
 //! | `reco.format_version` | integer; this build reads up to [`FORMAT_VERSION`] |
-//! | `reco.kind` | [`ModelKind`] name: `als`, `popularity`, `lightfm`, `knn`, `item-knn` |
+//! | `reco.kind` | [`ModelKind`] name: `als`, `popularity`, `lightfm`, `knn`, `item-knn`, `ease`, `rp3beta` |
 //! | `reco.params` | JSON object: the hyperparameters used for training |
 //! | `reco.training` | JSON object: training data summary (users, items, interactions, time) |
 //! | `reco.item_ids`, `reco.item_names`, `reco.user_ids` | JSON arrays of strings |
@@ -44,16 +44,22 @@ pub enum ModelKind {
     UserKnn,
     /// Item-based cosine KNN.
     ItemKnn,
+    /// EASE: closed-form item-item regression (sparse top-k weights).
+    Ease,
+    /// RP3beta: item-item weights from a popularity-discounted random walk.
+    Rp3Beta,
 }
 
 impl ModelKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 7] = [
         ModelKind::Als,
         ModelKind::Popularity,
         ModelKind::LightFm,
         ModelKind::UserKnn,
         ModelKind::ItemKnn,
+        ModelKind::Ease,
+        ModelKind::Rp3Beta,
     ];
 
     /// The name used in files, on the command line and in URLs.
@@ -64,6 +70,8 @@ impl ModelKind {
             ModelKind::LightFm => "lightfm",
             ModelKind::UserKnn => "knn",
             ModelKind::ItemKnn => "item-knn",
+            ModelKind::Ease => "ease",
+            ModelKind::Rp3Beta => "rp3beta",
         }
     }
 

@@ -144,6 +144,9 @@ pub fn load_scorer(file: &ModelFile) -> Result<SharedScorer> {
         ModelKind::LightFm => Box::new(crate::lightfm::LightFmModel::from_model_file(file)?),
         ModelKind::UserKnn => Box::new(crate::knn::UserKnnModel::from_model_file(file)?),
         ModelKind::ItemKnn => Box::new(crate::knn::ItemKnnModel::from_model_file(file)?),
+        ModelKind::Ease | ModelKind::Rp3Beta => {
+            Box::new(crate::item_item::ItemItemModel::from_model_file(file)?)
+        }
     })
 }
 

@@ -92,9 +92,15 @@ fn warm_queries_allocate_only_the_returned_list() {
         ),
         (
             "item-knn",
-            ItemKnnModel::fit(&d.matrix, ItemKnnParams { k: 10 })
-                .unwrap()
-                .to_model_file(),
+            ItemKnnModel::fit(
+                &d.matrix,
+                ItemKnnParams {
+                    k: 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .to_model_file(),
         ),
     ];
     let basket: Vec<String> = ["i1", "i4", "i7"].map(String::from).to_vec();

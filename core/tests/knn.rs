@@ -252,7 +252,14 @@ fn item_cosines_by_hand() {
     // cos(i0, i1) = 1 / (√3·√5) ≈ 0.25820
     // cos(i0, i2) = 2 / (√3·√3) ≈ 0.66667
     // cos(i1, i2) = 0
-    let m = ItemKnnModel::fit(&small(), ItemKnnParams { k: 2 }).unwrap();
+    let m = ItemKnnModel::fit(
+        &small(),
+        ItemKnnParams {
+            k: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let s = m.neighbors();
     // Each item keeps itself (cos = 1) plus its best other item.
     assert_eq!(s.row(0).0, [0, 2]);
@@ -309,7 +316,13 @@ fn zero_k_is_rejected() {
         Err(RecoError::InvalidParameter { name: "k", .. })
     ));
     assert!(matches!(
-        ItemKnnModel::fit(&small(), ItemKnnParams { k: 0 }),
+        ItemKnnModel::fit(
+            &small(),
+            ItemKnnParams {
+                k: 0,
+                ..Default::default()
+            }
+        ),
         Err(RecoError::InvalidParameter { name: "k", .. })
     ));
     assert_eq!(UserKnnParams::default().k, 50);
@@ -380,7 +393,14 @@ fn user_knn_model_file_roundtrip_and_errors() {
 
 #[test]
 fn item_knn_model_file_roundtrip_and_errors() {
-    let model = ItemKnnModel::fit(&small(), ItemKnnParams { k: 2 }).unwrap();
+    let model = ItemKnnModel::fit(
+        &small(),
+        ItemKnnParams {
+            k: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let file = model.to_model_file();
     assert_eq!(file.kind, ModelKind::ItemKnn);
     let back = ItemKnnModel::from_model_file(&roundtrip(&file)).unwrap();
@@ -428,7 +448,16 @@ fn item_knn_is_the_same_for_any_thread_count_and_batch_equals_single() {
         .collect();
     let m = CsrMatrix::from_triples(300, 200, &triples).unwrap();
     let pool = |t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
-    let fit = || ItemKnnModel::fit(&m, ItemKnnParams { k: 7 }).unwrap();
+    let fit = || {
+        ItemKnnModel::fit(
+            &m,
+            ItemKnnParams {
+                k: 7,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
     let one = pool(1).install(fit);
     let two = pool(2).install(fit);
     assert_eq!(one.neighbors(), two.neighbors());
@@ -586,7 +615,14 @@ fn check_user_knn(d: &[Vec<u8>], k: usize, n: usize) -> Result<(), TestCaseError
 
 fn check_item_knn(d: &[Vec<u8>], k: usize) -> Result<(), TestCaseError> {
     let m = to_csr(d);
-    let model = ItemKnnModel::fit(&m, ItemKnnParams { k }).unwrap();
+    let model = ItemKnnModel::fit(
+        &m,
+        ItemKnnParams {
+            k,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let (n_users, n_items) = (d.len(), d[0].len());
     let cols: Vec<Vec<i64>> = (0..n_items)
         .map(|i| (0..n_users).map(|u| d[u][i] as i64).collect())
@@ -645,4 +681,120 @@ proptest! {
     fn sparse_item_knn_equals_brute_force(d in sparse_matrix(), k in 1usize..6) {
         check_item_knn(&d, k)?;
     }
+}
+
+/// implicit's weightings and shrinkage, against a dense brute force of the formulas
+/// (`TFIDFRecommender`: cosine of sqrt(r)·idf; `BM25Recommender`: dot of the BM25 weights).
+#[test]
+fn item_knn_tfidf_bm25_and_shrinkage_match_the_formulas() {
+    use reco_core::knn::KnnWeighting;
+    // 6 users × 5 items, weights 1–3.
+    let r = mat(&[
+        vec![1.0, 2.0, 0.0, 0.0, 1.0],
+        vec![0.0, 1.0, 1.0, 0.0, 0.0],
+        vec![3.0, 0.0, 1.0, 1.0, 0.0],
+        vec![1.0, 1.0, 0.0, 2.0, 1.0],
+        vec![0.0, 0.0, 1.0, 1.0, 1.0],
+        vec![1.0, 0.0, 0.0, 0.0, 2.0],
+    ]);
+    let (nu, ni) = (r.n_rows(), r.n_cols());
+    let x = |u: usize, i: usize| r.get(u, i as u32) as f64;
+    let n_items_of = |u: usize| (0..ni).filter(|&i| x(u, i) > 0.0).count() as f64;
+    let idf = |u: usize| (ni as f64).ln() - (1.0 + n_items_of(u)).ln();
+    let len = |i: usize| (0..nu).map(|u| x(u, i)).sum::<f64>();
+    let avg = (0..ni).map(len).sum::<f64>() / ni as f64;
+    let (k1, b) = (1.2, 0.75);
+    let weighted = |w: KnnWeighting, u: usize, i: usize| {
+        let v = x(u, i);
+        if v == 0.0 {
+            return 0.0;
+        }
+        match w {
+            KnnWeighting::Cosine => v,
+            KnnWeighting::TfIdf => v.sqrt() * idf(u),
+            KnnWeighting::Bm25 { .. } => v * (k1 + 1.0) / (k1 * ((1.0 - b) + b * len(i) / avg) + v) * idf(u),
+        }
+    };
+    for (weighting, shrink) in [
+        (KnnWeighting::TfIdf, 0.0),
+        (KnnWeighting::Bm25 { k1: 1.2, b: 0.75 }, 0.0),
+        (KnnWeighting::Cosine, 2.0),
+        (KnnWeighting::TfIdf, 0.5),
+    ] {
+        let dot = |a: usize, c: usize| {
+            (0..nu)
+                .map(|u| weighted(weighting, u, a) * weighted(weighting, u, c))
+                .sum::<f64>()
+        };
+        let sim = |a: usize, c: usize| match weighting {
+            KnnWeighting::Bm25 { .. } => dot(a, c),
+            _ => dot(a, c) / ((dot(a, a) * dot(c, c)).sqrt() + shrink),
+        };
+        let params = ItemKnnParams {
+            k: 3,
+            weighting,
+            shrink: shrink as f32,
+        };
+        let model = ItemKnnModel::fit(&r, params).unwrap();
+        for i in 0..ni {
+            let mut expected: Vec<(f64, u32)> = (0..ni)
+                .map(|j| (sim(i, j), j as u32))
+                .filter(|e| e.0 > 0.0)
+                .collect();
+            expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            expected.truncate(3);
+            expected.sort_by_key(|e| e.1);
+            let (js, ss) = model.neighbors().row(i);
+            let found: Vec<u32> = js.to_vec();
+            let want: Vec<u32> = expected.iter().map(|e| e.1).collect();
+            assert_eq!(found, want, "{weighting:?} shrink {shrink}: item {i}");
+            for (s, e) in ss.iter().zip(&expected) {
+                assert!(
+                    (*s as f64 - e.0).abs() < 1e-5 * e.0.abs().max(1.0),
+                    "{weighting:?}: {s} vs {}",
+                    e.0
+                );
+            }
+        }
+        // The options reach the model file and come back.
+        let file = model.to_model_file();
+        assert_eq!(file.params["weighting"], weighting.as_str());
+        let back = ItemKnnModel::from_model_file(&file).unwrap();
+        assert_eq!(back.to_model_file().params, file.params);
+    }
+    // Checked parameters.
+    for (p, name) in [
+        (
+            ItemKnnParams {
+                shrink: -1.0,
+                ..Default::default()
+            },
+            "shrink",
+        ),
+        (
+            ItemKnnParams {
+                weighting: KnnWeighting::Bm25 { k1: f32::NAN, b: 0.5 },
+                ..Default::default()
+            },
+            "bm25_k1",
+        ),
+        (
+            ItemKnnParams {
+                weighting: KnnWeighting::Bm25 { k1: 1.0, b: 1.5 },
+                ..Default::default()
+            },
+            "bm25_b",
+        ),
+    ] {
+        let e = ItemKnnModel::fit(&r, p).unwrap_err();
+        assert!(
+            matches!(e, RecoError::InvalidParameter { name: n, .. } if n == name),
+            "{e}"
+        );
+    }
+    // Cosine without shrinkage keeps its file parameters as before.
+    let plain = ItemKnnModel::fit(&r, ItemKnnParams::default())
+        .unwrap()
+        .to_model_file();
+    assert_eq!(plain.params, serde_json::json!({ "k": 50 }));
 }

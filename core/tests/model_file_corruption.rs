@@ -131,6 +131,8 @@ fn every_bit_of_every_sparse_index_tensor_of_real_models() {
         ModelKind::UserKnn,
         ModelKind::ItemKnn,
         ModelKind::LightFm,
+        ModelKind::Ease,
+        ModelKind::Rp3Beta,
     ] {
         let bytes = model_bytes(kind, &d, 8, Precision::F32);
         assert!(load_and_query(&bytes), "{kind}: the unmutated file must load");
@@ -341,6 +343,8 @@ fn non_finite_score_inputs_are_refused_at_load() {
         (ModelKind::LightFm, "item_repr_biases"),
         (ModelKind::UserKnn, "popularity"),
         (ModelKind::ItemKnn, "neighbors.data"),
+        (ModelKind::Ease, "neighbors.data"),
+        (ModelKind::Rp3Beta, "neighbors.data"),
     ];
     for (kind, tensor) in cases {
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {

@@ -38,8 +38,8 @@ pub enum SplitChoice {
 #[derive(Debug, Args)]
 #[command(after_help = crate::progress::HELP)]
 pub struct EvaluateArgs {
-    /// One interactions file to split (any format `reco ingest` reads)
-    /// [default: data/features if ingested, else data/online_retail.csv.gz].
+    /// One interactions file to split (any format `reco ingest` reads), or a features folder
+    /// written by `reco ingest` [default: data/features if ingested, else data/online_retail.csv.gz].
     #[arg(long, conflicts_with_all = ["train", "test"])]
     pub input: Option<PathBuf>,
     /// Training file of an explicit split (e.g. headerless `user<TAB>item` lines).
@@ -60,6 +60,10 @@ pub struct EvaluateArgs {
     /// Models to evaluate, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "als")]
     pub model: Vec<ModelChoice>,
+    /// A tuned.json written by `reco tune`: evaluates its model with its hyperparameters (over
+    /// the defaults; the other hyperparameter flags are ignored).
+    #[arg(long, conflicts_with = "model")]
+    pub params: Option<PathBuf>,
     /// List length K of the metrics.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -109,23 +113,49 @@ fn load(args: &EvaluateArgs) -> Result<(Dataset, CsrMatrix)> {
         let pair = Dataset::read_pair(train, test, &opts)?;
         return Ok((pair.train, pair.test));
     }
-    let data = match &args.input {
-        Some(path) => Dataset::read(path, &opts)?.0,
+    let data = load_input(args.input.as_deref(), &opts)?;
+    split_dataset(
+        data,
+        args.split,
+        args.test_fraction,
+        args.leave_out,
+        args.hyper.seed,
+    )
+}
+
+/// Reads `--input`: a features folder written by `reco ingest`, or a raw file; without it,
+/// data/features when ingested, else the bundled data.
+pub fn load_input(input: Option<&Path>, opts: &crate::dataset::ReadOptions) -> Result<Dataset> {
+    Ok(match input {
+        Some(path) if path.is_dir() => Dataset::load_features(path)?,
+        Some(path) => Dataset::read(path, opts)?.0,
         None if Path::new(DEFAULT_FEATURES).is_dir() => Dataset::load_features(Path::new(DEFAULT_FEATURES))?,
-        None => Dataset::read(Path::new(DEFAULT_INPUT), &opts)?.0,
-    };
+        None => Dataset::read(Path::new(DEFAULT_INPUT), opts)?.0,
+    })
+}
+
+/// Splits `data` as `reco evaluate` does (`--split`, `--test-fraction`, `--leave-out`, seeded):
+/// the train part (timestamps dropped) and the test matrix. `reco tune` uses the same function
+/// and keeps only the train part, so a tuned model evaluated with the same options is tested on
+/// data the tuner never saw.
+pub fn split_dataset(
+    data: Dataset,
+    split: SplitChoice,
+    test_fraction: f64,
+    leave_out: usize,
+    seed: u64,
+) -> Result<(Dataset, CsrMatrix)> {
     let m = &data.interactions.matrix;
-    let seed = args.hyper.seed;
-    let (train, test) = match args.split {
-        SplitChoice::Random => eval::holdout_split(m, args.test_fraction, seed)?,
-        SplitChoice::LeaveOut => eval::leave_k_out(m, args.leave_out, seed)?,
+    let (train, test) = match split {
+        SplitChoice::Random => eval::holdout_split(m, test_fraction, seed)?,
+        SplitChoice::LeaveOut => eval::leave_k_out(m, leave_out, seed)?,
         SplitChoice::Time => {
             let ts = data.timestamps.as_deref().ok_or_else(|| {
                 ServerError::Usage(
                     "--split time needs timestamps: ingest a file with a time column (--time-col)".into(),
                 )
             })?;
-            eval::time_split(m, ts, args.test_fraction)?
+            eval::time_split(m, ts, test_fraction)?
         }
     };
     let mut train_data = data;
@@ -146,6 +176,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// Trains and evaluates one model on a prepared split.
 pub fn evaluate_model(
     model: ModelChoice,
+    hyper: &ModelArgs,
     train: &Dataset,
     test: &CsrMatrix,
     args: &EvaluateArgs,
@@ -155,7 +186,7 @@ pub fn evaluate_model(
         &train.interactions,
         &train.item_names,
         &train.item_prices,
-        &args.hyper,
+        hyper,
     )?;
     let rec = Recommender::from_model_file(trained.file)?;
     let seen = &train.interactions.matrix;
@@ -232,8 +263,18 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             "latency ms"
         );
     }
-    for &model in &args.model {
-        let e = evaluate_model(model, &train, &test, args)?;
+    let runs: Vec<(ModelChoice, ModelArgs)> = match &args.params {
+        Some(path) => {
+            let (model, params) = crate::tune::Tuned::read(path)?;
+            vec![(
+                model,
+                crate::tune::apply(&ModelArgs::defaults(args.hyper.seed), &params)?,
+            )]
+        }
+        None => args.model.iter().map(|&m| (m, args.hyper.clone())).collect(),
+    };
+    for (model, hyper) in &runs {
+        let e = evaluate_model(*model, hyper, &train, &test, args)?;
         if args.json {
             println!("{}", serde_json::to_string(&e).expect("evaluation serializes"));
         } else {

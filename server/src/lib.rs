@@ -15,6 +15,7 @@ pub mod recommend;
 pub mod serve;
 pub mod synth;
 pub mod train;
+pub mod tune;
 
 pub use dataset::{Dataset, ReadOptions};
 pub use error::{Result, ServerError};

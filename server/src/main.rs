@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, progress, recommend, serve, synth, train};
+use reco_server::{evaluate, export, ingest, progress, recommend, serve, synth, train, tune};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -41,6 +41,13 @@ enum Command {
     ///
     /// With no arguments: a seeded per-user 80/20 split of the bundled data.
     Evaluate(evaluate::EvaluateArgs),
+    /// Search hyperparameters (of one model or all) on a validation split of the training data
+    /// and write the winner to tuned.json, for `reco train --params` and `reco evaluate --params`.
+    ///
+    /// Within a budget of trials or time (--budget 10m). The data is split as `reco evaluate`
+    /// splits it with the same options; the tuner reads only the train part and carves its
+    /// validation set from it, so the evaluation's test part stays unseen.
+    Tune(tune::TuneArgs),
     /// Recommend for a user id, a basket of item ids, or items similar to an item.
     Recommend(recommend::RecommendArgs),
     /// Serve the trained models over HTTP (REST + OpenAPI docs at /docs, Prometheus /metrics).
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(args),
         Command::Train(args) => train::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Tune(args) => tune::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),

@@ -31,6 +31,21 @@ RECO_PROGRESS_INTERVAL seconds (default 3) with the step, i/N, elapsed and remai
 one when the step ends. --quiet turns it off.";
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// Set while [`muted`] runs: steps started meanwhile show nothing.
+static MUTED: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` with the progress of the steps it starts hidden (a step already running, such as
+/// `reco tune`'s, keeps showing).
+pub fn muted<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MUTED.store(self.0, Ordering::Relaxed);
+        }
+    }
+    let _restore = Restore(MUTED.swap(true, Ordering::Relaxed));
+    f()
+}
 
 /// Applies `--quiet` and checks [`INTERVAL_ENV`]; `main` calls it once before any command.
 pub fn configure(quiet: bool) -> Result<()> {
@@ -124,7 +139,7 @@ impl Progress {
     }
 
     fn start(label: String, unit: Unit, total: Option<u64>) -> Self {
-        if QUIET.load(Ordering::Relaxed) {
+        if QUIET.load(Ordering::Relaxed) || MUTED.load(Ordering::Relaxed) {
             return Self::hidden();
         }
         if std::io::stderr().is_terminal() {

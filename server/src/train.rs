@@ -4,11 +4,13 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use reco_core::als::{AlsModel, AlsParams, AlsSolver, IterationReport};
-use reco_core::knn::{ItemKnnModel, ItemKnnParams, UserKnnModel, UserKnnParams};
+use reco_core::ease::{self, EaseParams};
+use reco_core::knn::{ItemKnnModel, ItemKnnParams, KnnWeighting, UserKnnModel, UserKnnParams};
 use reco_core::lightfm::{self, EpochReport, LightFmParams, Loss};
 use reco_core::model_file::{write_atomic, ModelFile, ModelKind, Precision};
 use reco_core::popularity::PopularityModel;
 use reco_core::recommender::attach_catalog;
+use reco_core::rp3beta::{self, Rp3betaParams};
 use reco_core::Interactions;
 use serde_json::json;
 
@@ -29,6 +31,10 @@ pub enum ModelChoice {
     Knn,
     /// Item-based cosine KNN.
     ItemKnn,
+    /// EASE: closed-form item-item regression (Steck 2019); catalogs up to 20,000 items.
+    Ease,
+    /// RP3beta: popularity-discounted random-walk item-item weights (Paudel et al. 2017).
+    Rp3beta,
 }
 
 impl ModelChoice {
@@ -40,6 +46,8 @@ impl ModelChoice {
             ModelChoice::Lightfm => ModelKind::LightFm,
             ModelChoice::Knn => ModelKind::UserKnn,
             ModelChoice::ItemKnn => ModelKind::ItemKnn,
+            ModelChoice::Ease => ModelKind::Ease,
+            ModelChoice::Rp3beta => ModelKind::Rp3Beta,
         }
     }
 }
@@ -64,10 +72,21 @@ pub enum LossChoice {
     Bpr,
 }
 
+/// Item-KNN's column weighting on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KnnWeightingChoice {
+    /// Cosine of the raw item columns.
+    Cosine,
+    /// Cosine of TF-IDF weighted columns (sqrt(r) · idf of the user).
+    Tfidf,
+    /// BM25 weighted columns (--bm25-k1, --bm25-b), compared by dot product.
+    Bm25,
+}
+
 /// Interaction weighting on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WeightChoice {
-    /// Binary for knn and item-knn, counts for the other models.
+    /// Binary for knn, item-knn, ease and rp3beta; counts for the other models.
     Auto,
     /// The weights as ingested (purchase rows, ratings, …).
     Counts,
@@ -79,7 +98,10 @@ impl WeightChoice {
     /// True when `model` trains on binarized interactions.
     pub fn binary_for(self, model: ModelChoice) -> bool {
         match self {
-            WeightChoice::Auto => matches!(model, ModelChoice::Knn | ModelChoice::ItemKnn),
+            WeightChoice::Auto => matches!(
+                model,
+                ModelChoice::Knn | ModelChoice::ItemKnn | ModelChoice::Ease | ModelChoice::Rp3beta
+            ),
             WeightChoice::Counts => false,
             WeightChoice::Binary => true,
         }
@@ -134,12 +156,39 @@ pub struct ModelArgs {
     /// LightFM: identity features only (no product-name words or price bands).
     #[arg(long, help_heading = "LightFM")]
     pub no_item_features: bool,
-    /// KNN and item-KNN: neighbours per user (knn) or per item (item-knn).
-    #[arg(long, default_value_t = 50, help_heading = "KNN")]
-    pub neighbors: usize,
+    /// Neighbours per user (knn) or per item (item-knn, ease, rp3beta) [default: 50 for knn
+    /// and item-knn, 200 for ease, 100 for rp3beta].
+    #[arg(long, help_heading = "KNN, item-KNN, EASE, RP3beta")]
+    pub neighbors: Option<usize>,
+    /// Item-KNN: how item columns are weighted and compared (as implicit's Cosine, TFIDF and
+    /// BM25 recommenders).
+    #[arg(long, value_enum, default_value_t = KnnWeightingChoice::Cosine, help_heading = "item-KNN")]
+    pub knn_weighting: KnnWeightingChoice,
+    /// Item-KNN with BM25: term-frequency saturation k1.
+    #[arg(long, default_value_t = 1.2, help_heading = "item-KNN")]
+    pub bm25_k1: f32,
+    /// Item-KNN with BM25: length normalization b (0..=1).
+    #[arg(long, default_value_t = 0.75, help_heading = "item-KNN")]
+    pub bm25_b: f32,
+    /// Item-KNN (cosine, tfidf): shrinkage s of the similarity, dot / (‖a‖·‖b‖ + s).
+    #[arg(long, default_value_t = 0.0, help_heading = "item-KNN")]
+    pub shrink: f32,
+    /// EASE: L2 penalty λ added to the diagonal of XᵀX.
+    #[arg(long, default_value_t = 500.0, help_heading = "EASE")]
+    pub lambda: f32,
+    /// RP3beta: exponent α of the walk's transition probabilities.
+    #[arg(long, default_value_t = 1.0, help_heading = "RP3beta")]
+    pub rp3_alpha: f32,
+    /// RP3beta: popularity discount β (weights divided by the target item's users^β).
+    #[arg(long, default_value_t = 0.6, help_heading = "RP3beta")]
+    pub rp3_beta: f32,
+    /// RP3beta: keep the pruned weights as they are instead of dividing each item's row by
+    /// its sum.
+    #[arg(long, help_heading = "RP3beta")]
+    pub rp3_no_normalize: bool,
     /// Interaction weights the model trains on: `counts` (as ingested, e.g. purchase rows),
-    /// `binary` (every interaction 1) or `auto` (binary for knn and item-knn, whose cosine
-    /// is dominated by a few bulk purchases otherwise; counts for the others).
+    /// `binary` (every interaction 1) or `auto` (binary for knn, item-knn, ease and
+    /// rp3beta, which a few bulk purchases would dominate otherwise; counts for the others).
     #[arg(long, value_enum, default_value_t = WeightChoice::Auto)]
     pub weights: WeightChoice,
     /// Random seed; the same seed gives the same model whatever the thread count.
@@ -148,6 +197,62 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// Every hyperparameter at its command-line default, with `seed`.
+    pub fn defaults(seed: u64) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            hyper: ModelArgs,
+        }
+        use clap::Parser;
+        let mut hyper = Defaults::parse_from(["reco"]).hyper;
+        hyper.seed = seed;
+        hyper
+    }
+
+    /// `--neighbors`, or the default of `model`.
+    pub fn neighbors_for(&self, model: ModelChoice) -> usize {
+        self.neighbors.unwrap_or(match model {
+            ModelChoice::Ease => EaseParams::default().k,
+            ModelChoice::Rp3beta => Rp3betaParams::default().k,
+            _ => reco_core::knn::DEFAULT_K,
+        })
+    }
+
+    /// Item-KNN parameters from the flags.
+    pub fn item_knn(&self) -> ItemKnnParams {
+        ItemKnnParams {
+            k: self.neighbors_for(ModelChoice::ItemKnn),
+            weighting: match self.knn_weighting {
+                KnnWeightingChoice::Cosine => KnnWeighting::Cosine,
+                KnnWeightingChoice::Tfidf => KnnWeighting::TfIdf,
+                KnnWeightingChoice::Bm25 => KnnWeighting::Bm25 {
+                    k1: self.bm25_k1,
+                    b: self.bm25_b,
+                },
+            },
+            shrink: self.shrink,
+        }
+    }
+
+    /// EASE parameters from the flags.
+    pub fn ease(&self) -> EaseParams {
+        EaseParams {
+            lambda: self.lambda,
+            k: self.neighbors_for(ModelChoice::Ease),
+        }
+    }
+
+    /// RP3beta parameters from the flags.
+    pub fn rp3beta(&self) -> Rp3betaParams {
+        Rp3betaParams {
+            alpha: self.rp3_alpha,
+            beta: self.rp3_beta,
+            k: self.neighbors_for(ModelChoice::Rp3beta),
+            normalize: !self.rp3_no_normalize,
+        }
+    }
+
     /// ALS parameters from the flags.
     pub fn als(&self) -> AlsParams {
         AlsParams {
@@ -192,6 +297,10 @@ pub struct TrainArgs {
     /// Which model to train.
     #[arg(long, value_enum, default_value_t = ModelChoice::Als)]
     pub model: ModelChoice,
+    /// A tuned.json written by `reco tune`: its model and hyperparameters (over the defaults;
+    /// the other hyperparameter flags are ignored).
+    #[arg(long, conflicts_with = "model")]
+    pub params: Option<PathBuf>,
     /// The features folder written by `reco ingest`.
     #[arg(long, default_value = crate::ingest::DEFAULT_FEATURES)]
     pub features: PathBuf,
@@ -314,10 +423,15 @@ pub fn fit(
         }
         ModelChoice::Popularity => one_pass(label, || Ok(PopularityModel::fit(&matrix)?.to_model_file()))?,
         ModelChoice::Knn => one_pass(label, || {
-            Ok(UserKnnModel::fit(&matrix, UserKnnParams { k: hyper.neighbors })?.to_model_file())
+            let k = hyper.neighbors_for(model);
+            Ok(UserKnnModel::fit(&matrix, UserKnnParams { k })?.to_model_file())
         })?,
         ModelChoice::ItemKnn => one_pass(label, || {
-            Ok(ItemKnnModel::fit(&matrix, ItemKnnParams { k: hyper.neighbors })?.to_model_file())
+            Ok(ItemKnnModel::fit(&matrix, hyper.item_knn())?.to_model_file())
+        })?,
+        ModelChoice::Ease => one_pass(label, || Ok(ease::fit(&matrix, hyper.ease())?.to_model_file()))?,
+        ModelChoice::Rp3beta => one_pass(label, || {
+            Ok(rp3beta::fit(&matrix, hyper.rp3beta())?.to_model_file())
         })?,
     };
     let seconds = start.elapsed().as_secs_f64();
@@ -348,23 +462,33 @@ fn one_pass(label: String, fit: impl FnOnce() -> reco_core::Result<ModelFile>) -
 /// Runs `reco train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     set_threads(args.threads)?;
+    let (model, hyper) = match &args.params {
+        Some(path) => {
+            let (model, params) = crate::tune::Tuned::read(path)?;
+            (
+                model,
+                crate::tune::apply(&ModelArgs::defaults(args.hyper.seed), &params)?,
+            )
+        }
+        None => (args.model, args.hyper.clone()),
+    };
     let data = Dataset::load_features(&args.features)?;
     let trained = fit(
-        args.model,
+        model,
         &data.interactions,
         &data.item_names,
         &data.item_prices,
-        &args.hyper,
+        &hyper,
     )?;
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_model_path(args.model.kind()));
+        .unwrap_or_else(|| default_model_path(model.kind()));
     let bytes = trained.file.to_bytes(args.precision.into())?;
     write_atomic(&out, &bytes).map_err(|e| ServerError::io(&out, e))?;
     eprintln!(
         "trained {} on {} users x {} items ({} interactions) in {:.2}s -> {} ({:.1} KiB)",
-        args.model.kind(),
+        model.kind(),
         data.interactions.users.len(),
         data.interactions.items.len(),
         data.interactions.matrix.nnz(),

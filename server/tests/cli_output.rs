@@ -44,7 +44,7 @@ fn a_missing_model_file_names_the_file_and_the_train_command() {
     );
     let err = run(&["recommend", "--model", "best.safetensors", "--user", "1"]);
     assert!(
-        err.contains("model file best.safetensors not found: train a model with `reco train --model <kind>` (kinds: als, popularity, lightfm, knn, item-knn;"),
+        err.contains("model file best.safetensors not found: train a model with `reco train --model <kind>` (kinds: als, popularity, lightfm, knn, item-knn, ease, rp3beta;"),
         "{err}"
     );
     let err = run(&["export", "--model", "models/item-knn.safetensors"]);

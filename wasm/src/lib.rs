@@ -291,7 +291,7 @@ impl Recommender {
         self.to_js(&r)
     }
 
-    /// The model family: `als`, `popularity`, `lightfm`, `knn` or `item-knn`.
+    /// The model family: `als`, `popularity`, `lightfm`, `knn`, `item-knn`, `ease` or `rp3beta`.
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {
         self.inner.kind().as_str().into()

@@ -22,7 +22,7 @@ import { chromium } from 'playwright-core';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = join(root, 'web', 'test-results');
 const bin = join(root, 'target/release/reco');
-const KINDS = ['als', 'lightfm', 'knn', 'item-knn', 'popularity'];
+const KINDS = ['als', 'lightfm', 'knn', 'item-knn', 'ease', 'rp3beta', 'popularity'];
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 async function freePort() {

@@ -3,12 +3,14 @@
 //! (`core/examples/fuzz_seeds.rs`).
 #![allow(dead_code)]
 use reco_core::als::{AlsModel, AlsParams};
+use reco_core::ease::{self, EaseParams};
 use reco_core::knn::{ItemKnnModel, ItemKnnParams, UserKnnModel, UserKnnParams};
 use reco_core::lightfm::{self, LightFmParams};
 use reco_core::model_file::{ModelFile, ModelKind, Precision};
 use reco_core::popularity::PopularityModel;
 use reco_core::recommender::attach_catalog;
 use reco_core::rng::Rng;
+use reco_core::rp3beta::{self, Rp3betaParams};
 use reco_core::{CsrMatrix, Interactions, InteractionsBuilder};
 
 /// `users` users in 4 taste groups over `items` items: each buys 3–11 items of its group's
@@ -75,9 +77,27 @@ pub fn model_file(kind: ModelKind, d: &Interactions, factors: usize) -> ModelFil
         ModelKind::UserKnn => UserKnnModel::fit(m, UserKnnParams { k: 20 })
             .unwrap()
             .to_model_file(),
-        ModelKind::ItemKnn => ItemKnnModel::fit(m, ItemKnnParams { k: 20 })
+        ModelKind::ItemKnn => ItemKnnModel::fit(
+            m,
+            ItemKnnParams {
+                k: 20,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .to_model_file(),
+        ModelKind::Ease => ease::fit(m, EaseParams { lambda: 10.0, k: 20 })
             .unwrap()
             .to_model_file(),
+        ModelKind::Rp3Beta => rp3beta::fit(
+            m,
+            Rp3betaParams {
+                k: 20,
+                ..Rp3betaParams::default()
+            },
+        )
+        .unwrap()
+        .to_model_file(),
     }
 }
 

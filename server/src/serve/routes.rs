@@ -242,7 +242,7 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 /// saw gets the most popular items (`x-reco-fallback: popularity`).
 #[utoipa::path(get, path = "/recommend/{model}/{user_id}", tag = "recommend",
     params(
-        ("model" = String, Path, description = "Model name: als, knn, lightfm, item-knn, popularity (see GET /)"),
+        ("model" = String, Path, description = "Model name: als, knn, lightfm, item-knn, ease, rp3beta, popularity (see GET /)"),
         ("user_id" = String, Path, description = "User id (CustomerID)"),
         ("n" = Option<u32>, Query, description = "List length, 1..=10000", minimum = 1, maximum = 10000, example = 10),
     ),

@@ -3,7 +3,7 @@
 // bodies (scores within 1e-5), fallback headers and errors; plus the model sources (bundle,
 // URL, R2), missing / corrupt model files (503 JSON) and the wrangler.toml build.
 //
-// Needs: scripts/build-wasm.sh (wasm/pkg), target/release/reco, web/models/{als,popularity}.safetensors.
+// Needs: scripts/build-wasm.sh (wasm/pkg), target/release/reco, web/models/{als,ease,popularity,rp3beta}.safetensors.
 // Run: node --test web/worker/test/   (scripts/test-worker.sh does everything)
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,7 +18,10 @@ import { Miniflare } from 'miniflare';
 import { buildWorker } from '../build.mjs';
 import { COMPATIBILITY_DATE, ROOT, fetchWithin, freePort, startRecoServe, startWorkerd } from '../harness.mjs';
 
-const MODEL_FILES = ['als.safetensors', 'popularity.safetensors'];
+// A factor model, the item-item models (EASE with signed weights, RP3beta with its popularity
+// fill) and popularity: every scoring path of the core.
+const MODELS = ['als', 'ease', 'popularity', 'rp3beta'];
+const MODEL_FILES = MODELS.map((m) => `${m}.safetensors`);
 /** Headers whose values must be the same on both sides (absent on both counts as the same). */
 const COMPARED_HEADERS = [
   'content-type',
@@ -141,11 +144,11 @@ const post = (body) => ({
 describe('parity with reco serve (bundled models, workerd)', () => {
   test('GET / lists the same models (kind, file, format version, users, items, trained_at)', async () => {
     const { body } = await assertParity('/');
-    assert.deepEqual(Object.keys(body.models), ['als', 'popularity']);
+    assert.deepEqual(Object.keys(body.models), MODELS);
   });
 
-  test('known users: same items, order and scores for als and popularity, n = 1, 10, 100', async () => {
-    for (const model of ['als', 'popularity']) {
+  test('known users: same items, order and scores for every model, n = 1, 10, 100', async () => {
+    for (const model of MODELS) {
       for (const user of ids.users) {
         for (const n of [1, 10, 100]) await assertParity(`/recommend/${model}/${encodeURIComponent(user)}?n=${n}`);
       }
@@ -160,7 +163,7 @@ describe('parity with reco serve (bundled models, workerd)', () => {
   });
 
   test('unknown users get the popularity fallback (x-reco-fallback: popularity)', async () => {
-    for (const model of ['als', 'popularity']) {
+    for (const model of MODELS) {
       for (const user of ['nobody', '00000', 'a%20b', '%E2%9C%93']) {
         const { worker: w } = await assertParity(`/recommend/${model}/${user}?n=20`);
         assert.equal(w.headers.get('x-reco-fallback'), 'popularity');
@@ -181,13 +184,15 @@ describe('parity with reco serve (bundled models, workerd)', () => {
       { items: [a, b], n: null, extra: 'ignored' },
       { items: [b], n: 10000 },
     ];
-    for (const model of ['als', 'popularity']) {
+    for (const model of MODELS) {
       for (const basket of baskets) await assertParity(`/recommend/${model}`, post(basket));
     }
   });
 
   test('similar items; popularity has none (422); unknown item (404)', async () => {
-    for (const item of ids.items) await assertParity(`/similar/als/${encodeURIComponent(item)}?n=10`);
+    for (const item of ids.items) {
+      for (const model of ['als', 'ease', 'rp3beta']) await assertParity(`/similar/${model}/${encodeURIComponent(item)}?n=10`);
+    }
     await assertParity('/similar/als/85123A?n=1');
     await assertParity('/similar/popularity/85123A');
     await assertParity('/similar/als/no-such-item');
@@ -276,7 +281,7 @@ describe('model sources and failures', () => {
       await assertParity('/recommend/popularity', post({ items: ['85123A', 'x'] }), opts);
       await assertParity('/similar/als/85123A', {}, opts);
       const health = await (await fetchWithin(`${w.url}/`)).json();
-      assert.deepEqual(Object.keys(health.models), ['als', 'popularity']);
+      assert.deepEqual(Object.keys(health.models), MODELS);
     } finally {
       await w.stop();
     }
