@@ -192,7 +192,7 @@ const ITEM_KNN: &[Param] = &[
     p("bm25_b", Lin(0.0, 1.0)),
     p("shrink", Lin(0.0, 50.0)),
 ];
-const EASE: &[Param] = &[p("lambda", Log(1.0, 1e4)), p("neighbors", IntLog(20, 2000))];
+const EASE: &[Param] = &[p("lambda", Log(1.0, 1e4)), p("neighbors", IntLog(5, 2000))];
 const RP3BETA: &[Param] = &[
     p("rp3_alpha", Lin(0.1, 2.0)),
     p("rp3_beta", Lin(0.0, 1.0)),
