@@ -49,7 +49,7 @@ use serde_json::{json, Value};
 use crate::error::{RecoError, Result};
 use crate::kernels;
 use crate::matrix::CsrMatrix;
-use crate::model_file::{ModelFile, ModelKind, Tensor};
+use crate::model_file::{f32_to_json, ModelFile, ModelKind, Tensor};
 use crate::rng::Rng;
 use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
 
@@ -132,15 +132,6 @@ fn invalid(name: &'static str, reason: impl Into<alloc::string::String>) -> Reco
         name,
         reason: reason.into(),
     }
-}
-
-/// An f32 as the JSON number with the same shortest decimal form (0.05, not 0.0500000007).
-pub(crate) fn f32_to_json(x: f32) -> Value {
-    x.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
 }
 
 impl AlsParams {
@@ -955,7 +946,7 @@ impl ItemScorer for AlsModel {
 
     /// `out[i] = y_i · fold_in(items)`.
     fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
-        let x = self.fold_in_with(items, &mut scratch.als)?;
+        let x = self.fold_in_with(items, scratch.get::<FoldInScratch>())?;
         self.item_layout.matvec(&self.item_factors, x, out);
         Ok(())
     }

@@ -22,9 +22,9 @@ use alloc::vec::Vec;
 use crate::error::{RecoError, Result};
 #[cfg(feature = "std")]
 use crate::item_item::ItemItemModel;
-use crate::knn::check_k;
 #[cfg(feature = "std")]
 use crate::matrix::CsrMatrix;
+use crate::neighbors::check_k;
 
 /// The largest catalog [`fit`] accepts (its dense solve needs `16·n²` bytes: 6.4 GB here).
 pub const MAX_ITEMS: usize = 20_000;
@@ -128,16 +128,16 @@ pub fn fit(train: &CsrMatrix, params: EaseParams) -> Result<ItemItemModel> {
                 buf.push((b, j as u32));
             }
         }
-        crate::knn::keep_best(buf, k, |x, y| y.0.abs().total_cmp(&x.0.abs()).then(x.1.cmp(&y.1)));
+        crate::neighbors::keep_best(buf, k, |x, y| y.0.abs().total_cmp(&x.0.abs()).then(x.1.cmp(&y.1)));
         let mut r: Vec<(u32, f32)> = buf.iter().map(|&(b, j)| (j, b as f32)).collect();
         r.sort_unstable_by_key(|e| e.0);
         r
     };
-    let rows = crate::item_item::map_rows(n, row);
-    let neighbors = crate::item_item::rows_to_csr(n, rows)?;
+    let rows = crate::neighbors::map_rows(n, row);
+    let neighbors = crate::neighbors::rows_to_csr(n, rows)?;
     Ok(ItemItemModel::new(
         crate::model_file::ModelKind::Ease,
-        serde_json::json!({ "lambda": crate::als::f32_to_json(params.lambda), "k": k }),
+        serde_json::json!({ "lambda": crate::model_file::f32_to_json(params.lambda), "k": k }),
         k,
         neighbors,
         train,

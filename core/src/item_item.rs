@@ -13,14 +13,13 @@
 //! to score known users), and the hyperparameters in `params` (each model documents its own;
 //! both have `k`).
 use alloc::format;
-use alloc::vec::Vec;
 
 use serde_json::Value;
 
 use crate::error::{RecoError, Result};
-use crate::knn::{check_ids, k_from_file, training_summary};
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
+use crate::neighbors::{check_ids, k_from_file, training_summary};
 use crate::scorer::{check_basket, ItemScorer, ScoreScratch};
 
 /// A trained item × item model (see the [module docs](self)).
@@ -184,37 +183,5 @@ impl ItemScorer for ItemItemModel {
     /// slot is filled from popularity. EASE's weights have both signs, so it never falls back.
     fn needs_fallback_below_zero(&self) -> bool {
         self.kind == ModelKind::Rp3Beta
-    }
-}
-
-/// Builds the CSR matrix of per-item rows `(item, weight)` sorted by item.
-pub(crate) fn rows_to_csr(n_items: usize, rows: Vec<Vec<(u32, f32)>>) -> Result<CsrMatrix> {
-    let mut indptr = Vec::with_capacity(n_items + 1);
-    indptr.push(0);
-    let nnz = rows.iter().map(Vec::len).sum();
-    let (mut indices, mut data) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
-    for r in &rows {
-        indices.extend(r.iter().map(|e| e.0));
-        data.extend(r.iter().map(|e| e.1));
-        indptr.push(indices.len());
-    }
-    CsrMatrix::from_parts(n_items, n_items, indptr, indices, data)
-}
-
-/// Runs `row(scratch, i)` for every item `i`, in parallel under `std` (rayon), sequentially
-/// without it; rows are independent, so the result does not depend on the thread count.
-pub(crate) fn map_rows<S: Default + Send, F>(n_items: usize, row: F) -> Vec<Vec<(u32, f32)>>
-where
-    F: Fn(&mut S, usize) -> Vec<(u32, f32)> + Sync + Send,
-{
-    #[cfg(feature = "std")]
-    {
-        use rayon::prelude::*;
-        (0..n_items).into_par_iter().map_init(S::default, row).collect()
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        let mut scratch = S::default();
-        (0..n_items).map(|i| row(&mut scratch, i)).collect()
     }
 }

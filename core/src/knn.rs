@@ -47,14 +47,16 @@
 //!
 //! Norms, the inverted index and the popularity order are recomputed on load, not per query.
 use alloc::format;
-use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cmp::Ordering;
 
 use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
+use crate::neighbors::{
+    best_first, check_ids, check_k, k_from_file, keep_best, map_rows, rows_to_csr, training_summary,
+    SparseAcc,
+};
 use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
 
 /// Default number of neighbours (users for user-KNN, items for item-KNN).
@@ -83,75 +85,10 @@ fn cosine(dot: f32, a2: f64, b2: f64) -> f32 {
     }
 }
 
-/// Higher key first, then lower index.
-#[inline]
-pub(crate) fn best_first(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
-}
-
-/// Keeps the best `k` entries of `v` (the smallest by `order`), sorted best first: a linear
-/// selection, then a sort of the `k` kept.
-pub(crate) fn keep_best<T>(v: &mut Vec<T>, k: usize, order: impl Fn(&T, &T) -> Ordering) {
-    if v.len() > k {
-        if k == 0 {
-            v.clear();
-            return;
-        }
-        v.select_nth_unstable_by(k - 1, &order);
-        v.truncate(k);
-    }
-    v.sort_unstable_by(order);
-}
-
 fn squared_row_norms(m: &CsrMatrix) -> Vec<f64> {
     (0..m.n_rows())
         .map(|r| m.row(r).1.iter().map(|&w| w as f64 * w as f64).sum())
         .collect()
-}
-
-pub(crate) fn check_k(k: usize) -> Result<()> {
-    if k == 0 {
-        return Err(RecoError::InvalidParameter {
-            name: "k",
-            reason: "must be at least 1 (got 0)".to_string(),
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn k_from_file(file: &ModelFile) -> Result<usize> {
-    let k = file.params.get("k");
-    match k.and_then(serde_json::Value::as_u64) {
-        Some(k) if (1..=u32::MAX as u64).contains(&k) => Ok(k as usize),
-        _ => Err(RecoError::CorruptModel(format!(
-            "{} model file: parameter `k` is {k:?}, expected an integer >= 1",
-            file.kind
-        ))),
-    }
-}
-
-pub(crate) fn check_ids(file: &ModelFile, n_users: usize, n_items: usize) -> Result<()> {
-    let bad = |what: &str, found: usize, expected: usize| {
-        Err(RecoError::CorruptModel(format!(
-            "{} model file has {found} {what} ids for {expected} {what}s",
-            file.kind
-        )))
-    };
-    if !file.item_ids.is_empty() && file.item_ids.len() != n_items {
-        return bad("item", file.item_ids.len(), n_items);
-    }
-    if !file.user_ids.is_empty() && file.user_ids.len() != n_users {
-        return bad("user", file.user_ids.len(), n_users);
-    }
-    Ok(())
-}
-
-pub(crate) fn training_summary(train: &CsrMatrix) -> serde_json::Value {
-    serde_json::json!({
-        "users": train.n_rows(),
-        "items": train.n_cols(),
-        "interactions": train.nnz(),
-    })
 }
 
 /// Checks a basket and merges it into `out`, sorted by item with repeated items summed.
@@ -161,58 +98,6 @@ fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>
     out.extend_from_slice(basket);
     merge_repeated(out);
     Ok(())
-}
-
-/// A dense accumulator that lists the slots it touched. All values are zero between queries;
-/// [`SparseAcc::drain`] hands out the non-zero ones and zeroes them again, so starting a query
-/// costs nothing. The touched list is written without branches (a slot is listed when it is
-/// zero before an addition; a slot listed twice is drained once), which measured faster than
-/// both generation stamps and a scan of all slots.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SparseAcc {
-    vals: Vec<f32>,
-    touched: Vec<u32>,
-    len: usize,
-}
-
-impl SparseAcc {
-    /// Starts a query over `n` slots that will make at most `adds` additions.
-    pub(crate) fn begin(&mut self, n: usize, adds: usize) {
-        if self.vals.len() < n {
-            self.vals.resize(n, 0.0);
-        }
-        if self.touched.len() < adds {
-            self.touched.resize(adds, 0);
-        }
-        self.len = 0;
-    }
-
-    /// Adds `scale · xs[t]` to slot `idx[t]` for every `t` (a scaled sparse row).
-    #[inline]
-    pub(crate) fn add_scaled(&mut self, idx: &[u32], xs: &[f32], scale: f32) {
-        // Locals, so that the touched count stays in a register.
-        let (vals, touched) = (&mut self.vals[..], &mut self.touched[..]);
-        let mut len = self.len;
-        for (&i, &x) in idx.iter().zip(xs) {
-            let slot = &mut vals[i as usize];
-            touched[len] = i;
-            len += (*slot == 0.0) as usize;
-            *slot += scale * x;
-        }
-        self.len = len;
-    }
-
-    /// Calls `f(index, value)` once for every non-zero slot and zeroes it.
-    #[inline]
-    pub(crate) fn drain(&mut self, mut f: impl FnMut(u32, f32)) {
-        for &i in &self.touched[..self.len] {
-            let v = core::mem::replace(&mut self.vals[i as usize], 0.0);
-            if v != 0.0 {
-                f(i, v);
-            }
-        }
-        self.len = 0;
-    }
 }
 
 /// Reusable per-thread buffers for KNN queries: dense accumulators over users and items, the
@@ -491,11 +376,11 @@ impl ItemScorer for UserKnnModel {
     }
 
     fn score_user(&self, user: u32, out: &mut [f32], scratch: &mut ScoreScratch) {
-        self.score_into(Query::User(user), out, &mut scratch.knn);
+        self.score_into(Query::User(user), out, scratch.get::<KnnScratch>());
     }
 
     fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
-        let s = &mut scratch.knn;
+        let s = scratch.get::<KnnScratch>();
         let mut merged = core::mem::take(&mut s.basket);
         let result = merge_basket(items, self.n_items(), &mut merged)
             .map(|()| self.score_into(Query::Basket(&merged), out, s));
@@ -510,7 +395,7 @@ impl ItemScorer for UserKnnModel {
             &self.item_n2,
             item,
             out,
-            &mut scratch.knn.items,
+            &mut scratch.get::<KnnScratch>().items,
         )
     }
 
@@ -604,11 +489,11 @@ impl ItemKnnParams {
         let mut v = serde_json::json!({ "k": self.k });
         if self.weighting != KnnWeighting::Cosine || self.shrink != 0.0 {
             v["weighting"] = self.weighting.as_str().into();
-            v["shrink"] = crate::als::f32_to_json(self.shrink);
+            v["shrink"] = crate::model_file::f32_to_json(self.shrink);
         }
         if let KnnWeighting::Bm25 { k1, b } = self.weighting {
-            v["bm25_k1"] = crate::als::f32_to_json(k1);
-            v["bm25_b"] = crate::als::f32_to_json(b);
+            v["bm25_k1"] = crate::model_file::f32_to_json(k1);
+            v["bm25_b"] = crate::model_file::f32_to_json(b);
         }
         v
     }
@@ -699,8 +584,8 @@ impl ItemKnnModel {
             r.sort_unstable_by_key(|e| e.0);
             r
         };
-        let rows = crate::item_item::map_rows(train.n_cols(), row);
-        let neighbors = crate::item_item::rows_to_csr(train.n_cols(), rows)?;
+        let rows = map_rows(train.n_cols(), row);
+        let neighbors = rows_to_csr(train.n_cols(), rows)?;
         Ok(ItemKnnModel {
             k,
             params,
@@ -733,8 +618,8 @@ impl ItemKnnModel {
             r
         };
         let n_items = train.n_cols();
-        let rows = crate::item_item::map_rows(n_items, row);
-        let neighbors = crate::item_item::rows_to_csr(n_items, rows)?;
+        let rows = map_rows(n_items, row);
+        let neighbors = rows_to_csr(n_items, rows)?;
         Ok(ItemKnnModel {
             k,
             params,

@@ -23,6 +23,7 @@ pub mod knn;
 pub mod lightfm;
 pub mod matrix;
 pub mod model_file;
+mod neighbors;
 pub mod popularity;
 pub mod recommender;
 pub mod rng;

@@ -31,6 +31,15 @@ use crate::matrix::CsrMatrix;
 pub const FORMAT_VERSION: u32 = 1;
 const MARKER: &str = "reco-model";
 
+/// An f32 as the JSON number with the same shortest decimal form (0.05, not 0.0500000007).
+pub(crate) fn f32_to_json(x: f32) -> Value {
+    x.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
 /// The model families a file can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ModelKind {

@@ -21,12 +21,12 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use crate::als::f32_to_json;
 use crate::error::{RecoError, Result};
-use crate::item_item::{map_rows, rows_to_csr, ItemItemModel};
-use crate::knn::{best_first, check_k, keep_best, SparseAcc};
+use crate::item_item::ItemItemModel;
 use crate::matrix::CsrMatrix;
+use crate::model_file::f32_to_json;
 use crate::model_file::ModelKind;
+use crate::neighbors::{best_first, check_k, keep_best, map_rows, rows_to_csr, SparseAcc};
 
 /// Hyperparameters of RP3beta (see the [module docs](self) for the formula).
 #[derive(Debug, Clone, Copy, PartialEq)]

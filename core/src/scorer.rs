@@ -1,17 +1,48 @@
 //! The scoring interface every model implements; [`crate::recommender`] builds on it, and the
 //! basket checks the models share.
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
+use core::any::Any;
 
 use crate::error::{RecoError, Result};
 
 /// Buffers the models reuse between scoring calls, so that warm queries do not allocate. Keep
-/// one per thread of queries (the facade's [`crate::recommender::Scratch`] holds one); each
-/// grows to its model's size on first use.
-#[derive(Debug, Clone, Default)]
+/// one per thread of queries (the facade's [`crate::recommender::Scratch`] holds one). Each
+/// model keeps its own buffer type here, looked up by type and created on first use (it then
+/// grows to the model's size), so this module depends on no model.
+#[derive(Default)]
 pub struct ScoreScratch {
-    pub(crate) als: crate::als::FoldInScratch,
-    pub(crate) knn: crate::knn::KnnScratch,
+    slots: Vec<Box<dyn Any + Send>>,
+}
+
+impl ScoreScratch {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The buffer of type `T`, created (empty) on first use.
+    pub(crate) fn get<T: Any + Send + Default>(&mut self) -> &mut T {
+        let pos = match self.slots.iter().position(|s| s.is::<T>()) {
+            Some(pos) => pos,
+            None => {
+                self.slots.push(Box::new(T::default()));
+                self.slots.len() - 1
+            }
+        };
+        self.slots[pos]
+            .downcast_mut::<T>()
+            .expect("the slot found for T holds a T")
+    }
+}
+
+impl core::fmt::Debug for ScoreScratch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ScoreScratch")
+            .field("buffers", &self.slots.len())
+            .finish()
+    }
 }
 
 /// Dense scoring of the whole catalog, the one thing a model must do to be served.
