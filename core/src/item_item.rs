@@ -1,5 +1,5 @@
-//! Models that score through a sparse item × item weight matrix `W`: [EASE](crate::ease) and
-//! [RP3beta](crate::rp3beta).
+//! Models that score through a sparse item × item weight matrix `W`: [EASE](crate::ease),
+//! [RP3beta](crate::rp3beta), and item-KNN ([`crate::knn::ItemKnnModel`] wraps one).
 //!
 //! * Row `j` of `W` holds the items that item `j` points to, with their weights (at most `k`
 //!   per row, the rest pruned at training time).
@@ -9,7 +9,7 @@
 //!
 //! # Model files
 //!
-//! Kinds `ease` and `rp3beta`: CSR `neighbors` (items × items, `W`), CSR `train` (users × items,
+//! Kinds `ease`, `rp3beta` (and `item-knn`): CSR `neighbors` (items × items, `W`), CSR `train` (users × items,
 //! to score known users), and the hyperparameters in `params` (each model documents its own;
 //! both have `k`).
 use alloc::format;
@@ -50,7 +50,8 @@ impl ItemItemModel {
         }
     }
 
-    /// Which model trained this matrix ([`ModelKind::Ease`] or [`ModelKind::Rp3Beta`]).
+    /// Which model trained this matrix ([`ModelKind::Ease`], [`ModelKind::Rp3Beta`] or
+    /// [`ModelKind::ItemKnn`]).
     pub fn kind(&self) -> ModelKind {
         self.kind
     }
@@ -109,6 +110,12 @@ impl ItemItemModel {
                 found: file.kind.as_str().into(),
             });
         }
+        Self::load(file)
+    }
+
+    /// Loads the `neighbors` and `train` matrices of a file of any item × item kind (item-KNN
+    /// too), checking their shapes, the row lengths against `k` and the weights.
+    pub(crate) fn load(file: &ModelFile) -> Result<Self> {
         let k = k_from_file(file)?;
         let neighbors = file.csr("neighbors")?;
         let train = file.csr("train")?;

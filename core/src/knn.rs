@@ -51,6 +51,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{RecoError, Result};
+use crate::item_item::ItemItemModel;
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
 use crate::neighbors::{
@@ -535,14 +536,14 @@ fn weighted_item_users(item_users: &CsrMatrix, weighting: KnnWeighting) -> Resul
     )
 }
 
-/// Item-based cosine KNN over sparse top-K neighbour lists (see the [module docs](self)).
+/// Item-based cosine KNN over sparse top-K neighbour lists (see the [module docs](self)):
+/// an item × item model ([`ItemItemModel`]) whose weights are the kept similarities.
 #[derive(Debug, Clone)]
 pub struct ItemKnnModel {
-    k: usize,
-    /// As trained (or as read from the file: `k` only checked, the rest kept for the record).
+    /// As trained (or as read from the file: `k` checked, the rest kept for the record).
     params: ItemKnnParams,
-    neighbors: CsrMatrix,
-    train: CsrMatrix,
+    /// The neighbour lists and the training matrix; scores and loads them.
+    lists: ItemItemModel,
 }
 
 impl ItemKnnModel {
@@ -586,12 +587,7 @@ impl ItemKnnModel {
         };
         let rows = map_rows(train.n_cols(), row);
         let neighbors = rows_to_csr(train.n_cols(), rows)?;
-        Ok(ItemKnnModel {
-            k,
-            params,
-            neighbors,
-            train: train.clone(),
-        })
+        Ok(ItemKnnModel::assemble(params, neighbors, train))
     }
 
     /// Plain cosine, ranked without square roots (the common case).
@@ -620,78 +616,38 @@ impl ItemKnnModel {
         let n_items = train.n_cols();
         let rows = map_rows(n_items, row);
         let neighbors = rows_to_csr(n_items, rows)?;
-        Ok(ItemKnnModel {
-            k,
-            params,
-            neighbors,
-            train: train.clone(),
-        })
+        Ok(ItemKnnModel::assemble(params, neighbors, train))
+    }
+
+    fn assemble(params: ItemKnnParams, neighbors: CsrMatrix, train: &CsrMatrix) -> Self {
+        let lists = ItemItemModel::new(ModelKind::ItemKnn, params.to_json(), params.k, neighbors, train);
+        ItemKnnModel { params, lists }
     }
 
     /// Neighbours kept per item.
     pub fn k(&self) -> usize {
-        self.k
+        self.params.k
     }
 
     /// The neighbour matrix `S` (items × items): row `j` holds `j`'s top-K items and cosines.
     pub fn neighbors(&self) -> &CsrMatrix {
-        &self.neighbors
+        self.lists.neighbors()
     }
 
     /// The training matrix (users × items) used to score known users.
     pub fn train(&self) -> &CsrMatrix {
-        &self.train
-    }
-
-    /// `out = Σ_j w_j · S[j, :]` over the `(j, w_j)` pairs of `row`.
-    fn score_row(&self, row: impl Iterator<Item = (u32, f32)>, out: &mut [f32]) {
-        assert_eq!(
-            out.len(),
-            self.n_items(),
-            "output length must equal the number of items"
-        );
-        out.fill(0.0);
-        for (j, w) in row {
-            let (is, ss) = self.neighbors.row(j as usize);
-            for (&i, &s) in is.iter().zip(ss) {
-                out[i as usize] += w * s;
-            }
-        }
+        self.lists.train()
     }
 
     /// The model as an `item-knn` model file (ids and names are left for the caller to fill).
     pub fn to_model_file(&self) -> ModelFile {
-        let mut f = ModelFile::new(ModelKind::ItemKnn);
-        f.params = self.params.to_json();
-        f.training = training_summary(&self.train);
-        f.put_csr("neighbors", &self.neighbors);
-        f.put_csr("train", &self.train);
-        f
+        self.lists.to_model_file()
     }
 
     /// Loads an `item-knn` model file, checking its kind, shapes and parameters.
     pub fn from_model_file(file: &ModelFile) -> Result<Self> {
         file.expect_kind(ModelKind::ItemKnn)?;
-        let k = k_from_file(file)?;
-        let neighbors = file.csr("neighbors")?;
-        let train = file.csr("train")?;
-        let n = neighbors.n_rows();
-        if neighbors.n_cols() != n || train.n_cols() != n {
-            return Err(RecoError::CorruptModel(format!(
-                "item-knn model file: `neighbors` is {n} x {}, `train` is {} x {}; expected \
-                 items x items and users x items",
-                neighbors.n_cols(),
-                train.n_rows(),
-                train.n_cols()
-            )));
-        }
-        if let Some(r) = (0..n).find(|&r| neighbors.row_nnz(r) > k) {
-            return Err(RecoError::CorruptModel(format!(
-                "item-knn model file: item {r} has {} neighbours, more than k = {k}",
-                neighbors.row_nnz(r)
-            )));
-        }
-        check_ids(file, train.n_rows(), n)?;
+        let lists = ItemItemModel::load(file)?;
         let f = |name: &str, default: f32| {
             file.params
                 .get(name)
@@ -707,49 +663,29 @@ impl ItemKnnModel {
             _ => KnnWeighting::Cosine,
         };
         let params = ItemKnnParams {
-            k,
+            k: lists.k(),
             weighting,
             shrink: f("shrink", 0.0),
         };
-        Ok(ItemKnnModel {
-            k,
-            params,
-            neighbors,
-            train,
-        })
+        Ok(ItemKnnModel { params, lists })
     }
 }
 
 impl ItemScorer for ItemKnnModel {
     fn n_items(&self) -> usize {
-        self.neighbors.n_rows()
+        self.lists.n_items()
     }
 
-    fn score_user(&self, user: u32, out: &mut [f32], _scratch: &mut ScoreScratch) {
-        let (cols, vals) = self.train.row(user as usize);
-        self.score_row(cols.iter().copied().zip(vals.iter().copied()), out);
+    fn score_user(&self, user: u32, out: &mut [f32], scratch: &mut ScoreScratch) {
+        self.lists.score_user(user, out, scratch);
     }
 
     /// Duplicate items simply add up (the score is linear in the basket).
-    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
-        check_basket(items, self.n_items())?;
-        self.score_row(items.iter().copied(), out);
-        Ok(())
+    fn score_items(&self, items: &[(u32, f32)], out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
+        self.lists.score_items(items, out, scratch)
     }
 
-    fn similar_to(&self, item: u32, out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {
-        let n = self.n_items();
-        if item as usize >= n {
-            return Err(RecoError::UnknownItem(format!(
-                "{item} (the model has {n} items)"
-            )));
-        }
-        assert_eq!(out.len(), n, "output length must equal the number of items");
-        out.fill(0.0);
-        let (is, ss) = self.neighbors.row(item as usize);
-        for (&i, &s) in is.iter().zip(ss) {
-            out[i as usize] = s;
-        }
-        Ok(())
+    fn similar_to(&self, item: u32, out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()> {
+        self.lists.similar_to(item, out, scratch)
     }
 }

@@ -2,6 +2,8 @@
 //! pruning rules, planted structure, model files and the serving facade.
 mod common;
 
+use common::mat;
+
 use reco_core::ease::{self, EaseParams};
 use reco_core::eval::{evaluate, holdout_split};
 use reco_core::item_item::ItemItemModel;
@@ -11,22 +13,6 @@ use reco_core::recommender::{attach_catalog, Fallback, RecommendOptions, Recomme
 use reco_core::rp3beta::{self, Rp3betaParams};
 use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::{CsrMatrix, IdMap, Interactions, RecoError};
-
-/// A CSR matrix from dense rows (zeros are not stored).
-fn mat(rows: &[Vec<f32>]) -> CsrMatrix {
-    let n_cols = rows.first().map_or(0, Vec::len);
-    let triples: Vec<(u32, u32, f32)> = rows
-        .iter()
-        .enumerate()
-        .flat_map(|(r, row)| {
-            row.iter()
-                .enumerate()
-                .filter(|(_, &w)| w != 0.0)
-                .map(move |(c, &w)| (r as u32, c as u32, w))
-        })
-        .collect();
-    CsrMatrix::from_triples(rows.len(), n_cols, &triples).unwrap()
-}
 
 /// Dense `W` of a model (items × items).
 fn dense(m: &ItemItemModel) -> Vec<Vec<f64>> {

@@ -13,21 +13,8 @@ use reco_core::scorer::{ItemScorer, ScoreScratch};
 use reco_core::topn::{top_n, Filter};
 use reco_core::{CsrMatrix, IdMap, Interactions, RecoError};
 
-/// A CSR matrix from dense rows (zeros are not stored).
-fn mat(rows: &[Vec<f32>]) -> CsrMatrix {
-    let n_cols = rows.first().map_or(0, Vec::len);
-    let triples: Vec<(u32, u32, f32)> = rows
-        .iter()
-        .enumerate()
-        .flat_map(|(r, row)| {
-            row.iter()
-                .enumerate()
-                .filter(|(_, &w)| w != 0.0)
-                .map(move |(c, &w)| (r as u32, c as u32, w))
-        })
-        .collect();
-    CsrMatrix::from_triples(rows.len(), n_cols, &triples).unwrap()
-}
+mod common;
+use common::mat;
 
 /// users × items:
 /// u0 = [1, 1, 0], u1 = [1, 0, 1], u2 = [0, 2, 0], u3 = [0, 0, 1], u4 = [1, 0, 1] (= u1).
