@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use super::params::{LightFmParams, Loss, Schedule};
-use crate::kernels::dot;
+use crate::kernels::{atomic_rows, dot};
 use crate::matrix::CsrMatrix;
 use crate::rng::Rng;
 
@@ -141,6 +141,13 @@ impl Cells {
         // between parallel passes, ordered by their join), so no access races another of a
         // different size.
         Some(unsafe { core::slice::from_raw_parts(cells.as_ptr().cast::<AtomicU64>(), n / 2) })
+    }
+
+    /// Every cell as 64-bit pairs, when `self` is a pair array: row `r` of `k` values is then
+    /// the `k / 2` pairs from `r · k / 2`.
+    #[inline(always)]
+    fn rows(&self) -> Option<&[AtomicU64]> {
+        self.pairs(0, self.len)
     }
 
     /// Hints the CPU to start loading `len` cells from `start` into cache (no-op off x86-64).
@@ -334,6 +341,21 @@ impl Ctx<'_> {
     fn represent(&self, side: &Side, row: usize, scale: f64, out: &mut [f32], tmp: &mut [f32]) -> f32 {
         let inv = (1.0 / scale) as f32;
         let k = self.k;
+        if let Some(rows) = side.emb.rows() {
+            // The rows are summed straight from the cells (no copy through `tmp`).
+            let own = [row as u32];
+            let (idx, wts): (&[u32], &[f32]) = if side.identity {
+                (&own, &[1.0])
+            } else {
+                side.features.row(row)
+            };
+            atomic_rows::weighted_row_sum(rows, k / 2, idx, wts, inv, out);
+            let mut bias = 0.0;
+            for (&f, &w) in idx.iter().zip(wts) {
+                bias += w * inv * side.bias.get(f as usize);
+            }
+            return bias;
+        }
         if side.identity {
             side.emb.load(row * k, out);
             if inv != 1.0 {
@@ -412,6 +434,13 @@ impl Ctx<'_> {
             }
             // Embedding.
             let g = coef * wt;
+            if !self.adadelta && alpha == 0.0 {
+                if let (Some(w), Some(acc)) = (side.emb.pairs(f * k, k), side.g_emb.pairs(f * k, k)) {
+                    // Loaded, stepped and stored back without a copy.
+                    atomic_rows::adagrad_step(self.lr, g, &dir[..k], w, acc);
+                    continue;
+                }
+            }
             let (w, acc) = (&mut s.w[..k], &mut s.g[..k]);
             side.emb.load(f * k, w);
             side.g_emb.load(f * k, acc);
