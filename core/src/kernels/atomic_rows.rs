@@ -2,10 +2,11 @@
 //! parameter cells of `lightfm::train`): they read and write the shared rows directly, so a
 //! row is not first copied into a scratch buffer and then read back.
 //!
-//! Every access to the shared rows is a relaxed 64-bit atomic load or store (a plain `mov` on
-//! x86-64, moved into or out of a vector register), never a plain or SIMD load of memory
-//! another thread may write. A pair holds its two f32 values in memory order (the low half
-//! first on a little-endian target).
+//! Every access to the shared rows is a relaxed 64-bit atomic load or store (on x86-64 a
+//! `vmovsd` between the cell and a vector register, see `avx2::in_xmm`), never a plain or
+//! SIMD load of memory another thread may write: the 8-lane vectors are assembled from (and
+//! split into) 64-bit pairs in registers. A pair holds its two f32 values in memory order
+//! (the low half first on a little-endian target).
 //!
 //! The AVX2 versions need `out.len()` / `dir.len()` to be a multiple of 8 (else the portable
 //! one runs) and give the same bits as copying the rows out and applying the AVX2
@@ -144,13 +145,31 @@ mod avx2 {
     use super::*;
     use core::arch::x86_64::*;
 
+    /// `x`, in an SSE register: an empty `asm!` that takes and returns `x` in one, so that
+    /// LLVM selects the SSE forms (`vmovsd` from / to memory) for the relaxed atomic load
+    /// feeding it or the relaxed atomic store it feeds, rather than a general register and a
+    /// transfer to or from the vector unit (one transfer per pair, the bottleneck of a row
+    /// copy). It is still the same 64-bit atomic access in the program (an aligned 8-byte
+    /// load or store is single-copy atomic on x86-64, whichever register it uses); the
+    /// assembly itself touches no memory and no bits.
+    #[inline(always)]
+    fn in_xmm(mut x: f64) -> f64 {
+        // SAFETY: the template is a comment: no instruction, no memory access, no flags.
+        unsafe {
+            core::arch::asm!("/* {0} */", inout(xmm_reg) x, options(pure, nomem, nostack, preserves_flags))
+        };
+        x
+    }
+
     /// The 8 values of the 4 pair cells `p[..4]` (four relaxed 64-bit loads).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn load8(p: &[AtomicU64]) -> __m256 {
         let p = &p[..4];
-        let q = |i: usize| p[i].load(Relaxed) as i64;
-        _mm256_castsi256_ps(_mm256_set_epi64x(q(3), q(2), q(1), q(0)))
+        // The pair's 64 bits, moved as a scalar f64 (no arithmetic touches them).
+        let q = |i: usize| _mm_set_sd(in_xmm(f64::from_bits(p[i].load(Relaxed))));
+        let (lo, hi) = (_mm_unpacklo_pd(q(0), q(1)), _mm_unpacklo_pd(q(2), q(3)));
+        _mm256_castpd_ps(_mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(lo), hi))
     }
 
     /// Stores the 8 values of `v` into the 4 pair cells `p[..4]` (four relaxed 64-bit stores).
@@ -158,12 +177,13 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn store8(p: &[AtomicU64], v: __m256) {
         let p = &p[..4];
-        let v = _mm256_castps_si256(v);
-        let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        p[0].store(_mm_cvtsi128_si64(lo) as u64, Relaxed);
-        p[1].store(_mm_extract_epi64::<1>(lo) as u64, Relaxed);
-        p[2].store(_mm_cvtsi128_si64(hi) as u64, Relaxed);
-        p[3].store(_mm_extract_epi64::<1>(hi) as u64, Relaxed);
+        let v = _mm256_castps_pd(v);
+        let (lo, hi) = (_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+        let put = |c: &AtomicU64, x: __m128d| c.store(in_xmm(_mm_cvtsd_f64(x)).to_bits(), Relaxed);
+        put(&p[0], lo);
+        put(&p[1], _mm_unpackhi_pd(lo, lo));
+        put(&p[2], hi);
+        put(&p[3], _mm_unpackhi_pd(hi, hi));
     }
 
     /// `out[..8·C] = Σ_t w_t · row(idx[t])[..8·C]` with the sums in `C` registers.
