@@ -233,6 +233,8 @@ pub fn adagrad_step(lr: f32, g: f32, dir: &[f32], param: &mut [f32], accum: &mut
     dispatch!(adagrad_step(lr, g, dir, param, accum))
 }
 
+pub(crate) mod atomic_rows;
+
 /// Portable reference kernels: the fallback on targets without SIMD, and the reference the
 /// SIMD versions are tested against. Same contracts as the dispatching functions above.
 pub mod scalar {

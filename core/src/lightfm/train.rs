@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use super::params::{LightFmParams, Loss, Schedule};
-use crate::kernels::dot;
+use crate::kernels::{atomic_rows, dot};
 use crate::matrix::CsrMatrix;
 use crate::rng::Rng;
 
@@ -16,8 +16,11 @@ pub(super) const MAX_LOSS: f32 = 10.0;
 const MAX_REG_SCALE: f64 = 1e6;
 /// Examples per chunk: the unit of work stealing, each with its own generator.
 const CHUNK: usize = 2048;
-/// WARP negatives drawn (and prefetched) ahead of the one being scored.
+/// WARP negatives whose feature rows are prefetched ahead of the one being scored.
 const LOOKAHEAD: usize = 3;
+/// WARP negatives drawn ahead of the one being scored (a power of two): a draw's feature
+/// list (CSR structure) is prefetched when drawn, its rows [`LOOKAHEAD`] draws before use.
+const DRAWN_AHEAD: usize = 8;
 /// Examples between two merges of the regularization scales (only when regularizing).
 const ROUND: usize = 8 * CHUNK;
 
@@ -143,6 +146,13 @@ impl Cells {
         Some(unsafe { core::slice::from_raw_parts(cells.as_ptr().cast::<AtomicU64>(), n / 2) })
     }
 
+    /// Every cell as 64-bit pairs, when `self` is a pair array: row `r` of `k` values is then
+    /// the `k / 2` pairs from `r · k / 2`.
+    #[inline(always)]
+    fn rows(&self) -> Option<&[AtomicU64]> {
+        self.pairs(0, self.len)
+    }
+
     /// Hints the CPU to start loading `len` cells from `start` into cache (no-op off x86-64).
     #[inline(always)]
     fn prefetch(&self, start: usize, len: usize) {
@@ -259,7 +269,6 @@ pub(super) struct Scratch {
     g: Vec<f32>,
     m: Vec<f32>,
     kos: Vec<(u32, f32)>,
-    cands: Vec<u32>,
 }
 
 impl Scratch {
@@ -273,8 +282,55 @@ impl Scratch {
             g: vec![0.0; k],
             m: vec![0.0; k],
             kos: Vec::with_capacity(kos_n),
-            cands: Vec::new(),
         }
+    }
+}
+
+/// The WARP negatives of one block (chunk): uniform draws over the items from a generator of
+/// their own, consumed in order by the block's examples. They are drawn [`DRAWN_AHEAD`] ahead
+/// of the one being scored, across example boundaries (the next example's first candidates
+/// are already in cache while this one updates), so no prefetched draw is thrown away. The
+/// stream is a function of the block's generator alone: with one thread, a seed gives the
+/// same draws.
+pub(super) struct Negatives {
+    rng: Rng,
+    n_items: u32,
+    /// The next [`DRAWN_AHEAD`] draws, the next one to score at `ring[next]`.
+    ring: [u32; DRAWN_AHEAD],
+    next: usize,
+}
+
+impl Negatives {
+    fn new(ctx: &Ctx, mut rng: Rng) -> Self {
+        let n_items = ctx.items.features.n_rows() as u32;
+        let mut ring = [0; DRAWN_AHEAD];
+        for (t, j) in ring.iter_mut().enumerate() {
+            *j = rng.below(n_items);
+            ctx.prefetch_features(&ctx.items, *j as usize);
+            if t < LOOKAHEAD {
+                ctx.prefetch_row(&ctx.items, *j as usize, true, false);
+            }
+        }
+        Negatives {
+            rng,
+            n_items,
+            ring,
+            next: 0,
+        }
+    }
+
+    /// The next negative to score; draws its replacement at the end of the ring.
+    #[inline]
+    fn take(&mut self, ctx: &Ctx) -> u32 {
+        const MASK: usize = DRAWN_AHEAD - 1;
+        let j = self.ring[self.next];
+        let fresh = self.rng.below(self.n_items);
+        ctx.prefetch_features(&ctx.items, fresh as usize);
+        self.ring[self.next] = fresh;
+        self.next = (self.next + 1) & MASK;
+        let soon = self.ring[(self.next + LOOKAHEAD - 1) & MASK];
+        ctx.prefetch_row(&ctx.items, soon as usize, true, false);
+        j
     }
 }
 
@@ -334,6 +390,21 @@ impl Ctx<'_> {
     fn represent(&self, side: &Side, row: usize, scale: f64, out: &mut [f32], tmp: &mut [f32]) -> f32 {
         let inv = (1.0 / scale) as f32;
         let k = self.k;
+        if let Some(rows) = side.emb.rows() {
+            // The rows are summed straight from the cells (no copy through `tmp`).
+            let own = [row as u32];
+            let (idx, wts): (&[u32], &[f32]) = if side.identity {
+                (&own, &[1.0])
+            } else {
+                side.features.row(row)
+            };
+            atomic_rows::weighted_row_sum(rows, k / 2, idx, wts, inv, out);
+            let mut bias = 0.0;
+            for (&f, &w) in idx.iter().zip(wts) {
+                bias += w * inv * side.bias.get(f as usize);
+            }
+            return bias;
+        }
         if side.identity {
             side.emb.load(row * k, out);
             if inv != 1.0 {
@@ -412,6 +483,13 @@ impl Ctx<'_> {
             }
             // Embedding.
             let g = coef * wt;
+            if !self.adadelta && alpha == 0.0 {
+                if let (Some(w), Some(acc)) = (side.emb.pairs(f * k, k), side.g_emb.pairs(f * k, k)) {
+                    // Loaded, stepped and stored back without a copy.
+                    atomic_rows::adagrad_step(self.lr, g, &dir[..k], w, acc);
+                    continue;
+                }
+            }
             let (w, acc) = (&mut s.w[..k], &mut s.g[..k]);
             side.emb.load(f * k, w);
             side.g_emb.load(f * k, acc);
@@ -458,7 +536,7 @@ impl Ctx<'_> {
     /// updated last (after the positive, as LightFM does per component) so that its
     /// accumulators, prefetched here, have time to arrive.
     fn pair_update(&self, s: &mut Scratch, u: usize, i: usize, j: usize, loss: f32, scales: &mut Scales) {
-        self.prefetch_row(&self.items, j, true);
+        self.prefetch_row(&self.items, j, false, true);
         if self.plain() {
             return self.plain_pair_update(s, u, i, j, loss);
         }
@@ -553,9 +631,15 @@ impl Ctx<'_> {
     /// LightFM 1.17's WARP sampling: draws up to `max_sampled` items uniformly; the first
     /// that scores above `s_pos − 1` and is not a positive of `u` takes a step with the
     /// weight of `candidates / sampled`. A drawn positive counts as sampled, and is only
-    /// looked up when it violates (as LightFM does). Draws run [`LOOKAHEAD`] ahead of the
-    /// scoring, so the memory loads of consecutive candidates overlap.
-    fn warp_negatives(&self, s: &mut Scratch, rng: &mut Rng, p: WarpPositive, scales: &mut Scales) -> bool {
+    /// looked up when it violates (as LightFM does). The draws come from the block's
+    /// [`Negatives`], prefetched ahead of the scoring.
+    fn warp_negatives(
+        &self,
+        s: &mut Scratch,
+        negs: &mut Negatives,
+        p: WarpPositive,
+        scales: &mut Scales,
+    ) -> bool {
         let WarpPositive {
             u,
             i,
@@ -564,63 +648,60 @@ impl Ctx<'_> {
             weight,
             candidates,
         } = p;
-        let n_items = self.items.features.n_rows() as u32;
-        let max = self.max_sampled;
-        let mut cands = core::mem::take(&mut s.cands);
-        cands.clear();
-        let draw = |cands: &mut Vec<u32>, rng: &mut Rng| {
-            let j = rng.below(n_items);
-            self.prefetch_row(&self.items, j as usize, false);
-            cands.push(j);
-        };
-        for _ in 0..LOOKAHEAD.min(max) {
-            draw(&mut cands, rng);
-        }
-        let mut updated = false;
-        for n in 0..max {
-            if n + LOOKAHEAD < max {
-                draw(&mut cands, rng);
-            }
-            let j = cands[n];
+        for n in 0..self.max_sampled {
+            let j = negs.take(self);
             let nb = self.represent(&self.items, j as usize, scales.item, &mut s.neg, &mut s.w);
             let s_neg = dot(&s.user, &s.neg) + ub + nb;
             if s_neg > s_pos - 1.0 && !self.is_positive(u, j) {
                 let loss = warp_loss(weight, candidates, n + 1);
                 self.pair_update(s, u, i, j as usize, loss, scales);
-                updated = true;
-                break;
+                return true;
             }
         }
-        s.cands = cands;
-        updated
+        false
     }
 
-    /// Prefetches the embedding rows (and, with `grads`, the accumulator rows) of `row`'s
-    /// features.
+    /// Prefetches the embedding rows (with `emb`) and the accumulator rows (with `grads`) of
+    /// `row`'s features.
     #[inline(always)]
-    fn prefetch_row(&self, side: &Side, row: usize, grads: bool) {
+    fn prefetch_row(&self, side: &Side, row: usize, emb: bool, grads: bool) {
         let k = self.k;
         if side.identity {
-            side.emb.prefetch(row * k, k);
-            side.bias.prefetch(row, 1);
+            if emb {
+                side.emb.prefetch(row * k, k);
+                side.bias.prefetch(row, 1);
+            }
             if grads {
                 side.g_emb.prefetch(row * k, k);
             }
             return;
         }
         for &f in side.features.row(row).0 {
-            side.emb.prefetch(f as usize * k, k);
+            if emb {
+                side.emb.prefetch(f as usize * k, k);
+            }
             if grads {
                 side.g_emb.prefetch(f as usize * k, k);
             }
         }
     }
 
+    /// Prefetches the feature list of `row` (its CSR entries), to be read by
+    /// [`Ctx::prefetch_row`] a few draws later.
+    #[inline(always)]
+    fn prefetch_features(&self, side: &Side, row: usize) {
+        if !side.identity {
+            prefetch_slice(&side.features.indptr()[row..row + 2]);
+        }
+    }
+
     /// One example `(user, item, weight)` of the configured loss; true when it updated.
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         s: &mut Scratch,
         rng: &mut Rng,
+        negs: &mut Negatives,
         u: usize,
         i: usize,
         weight: f32,
@@ -645,7 +726,7 @@ impl Ctx<'_> {
                     weight,
                     candidates,
                 };
-                self.warp_negatives(s, rng, p, scales)
+                self.warp_negatives(s, negs, p, scales)
             }
             Loss::WarpKos { k, n } => {
                 let (row, _) = self.interactions.row(u);
@@ -668,7 +749,7 @@ impl Ctx<'_> {
                     weight,
                     candidates,
                 };
-                self.warp_negatives(s, rng, p, scales)
+                self.warp_negatives(s, negs, p, scales)
             }
             Loss::Bpr => {
                 // LightFM draws BPR negatives from the items of random training
@@ -702,13 +783,14 @@ impl Ctx<'_> {
         mut scales: Scales,
     ) -> BlockResult {
         let mut updates = 0;
+        let mut negs = Negatives::new(self, Rng::new(rng.next_u64()));
         for (e, &(u, i, w)) in examples.iter().enumerate() {
             if let Some(&(nu, ni, _)) = examples.get(e + 1) {
                 prefetch_slice(self.interactions.row(nu as usize).0);
-                self.prefetch_row(&self.users, nu as usize, true);
-                self.prefetch_row(&self.items, ni as usize, true);
+                self.prefetch_row(&self.users, nu as usize, true, true);
+                self.prefetch_row(&self.items, ni as usize, true, true);
             }
-            updates += self.step(s, rng, u as usize, i as usize, w, &mut scales) as usize;
+            updates += self.step(s, rng, &mut negs, u as usize, i as usize, w, &mut scales) as usize;
         }
         BlockResult { updates, scales }
     }
