@@ -23,6 +23,21 @@ use crate::ingest::{ReadArgs, DEFAULT_FEATURES, DEFAULT_INPUT};
 use crate::progress::Progress;
 use crate::train::{fit, set_threads, ModelArgs, ModelChoice};
 
+/// `--split`, `--test-fraction`, `--leave-out`: how `reco evaluate` splits --input (and what
+/// `reco tune` sets aside).
+#[derive(Debug, Clone, Args)]
+pub struct SplitArgs {
+    /// How to split --input.
+    #[arg(long, value_enum, default_value_t = SplitChoice::Random)]
+    pub split: SplitChoice,
+    /// Share of each user's items held out (random and time splits).
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Items held out per user (leave-out split).
+    #[arg(long, default_value_t = 1)]
+    pub leave_out: usize,
+}
+
 /// How `--input` is split into train and test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SplitChoice {
@@ -48,15 +63,9 @@ pub struct EvaluateArgs {
     /// Test file of an explicit split, in the same id space as --train.
     #[arg(long, requires = "train")]
     pub test: Option<PathBuf>,
-    /// How to split --input.
-    #[arg(long, value_enum, default_value_t = SplitChoice::Random)]
-    pub split: SplitChoice,
-    /// Share of each user's items held out (random and time splits).
-    #[arg(long, default_value_t = 0.2)]
-    pub test_fraction: f64,
-    /// Items held out per user (leave-out split).
-    #[arg(long, default_value_t = 1)]
-    pub leave_out: usize,
+    /// How --input is split.
+    #[command(flatten)]
+    pub split: SplitArgs,
     /// Models to evaluate, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "als")]
     pub model: Vec<ModelChoice>,
@@ -114,13 +123,7 @@ fn load(args: &EvaluateArgs) -> Result<(Dataset, CsrMatrix)> {
         return Ok((pair.train, pair.test));
     }
     let data = load_input(args.input.as_deref(), &opts)?;
-    split_dataset(
-        data,
-        args.split,
-        args.test_fraction,
-        args.leave_out,
-        args.hyper.seed,
-    )
+    split_dataset(data, &args.split, args.hyper.seed)
 }
 
 /// Reads `--input`: a features folder written by `reco ingest`, or a raw file; without it,
@@ -138,15 +141,10 @@ pub fn load_input(input: Option<&Path>, opts: &crate::dataset::ReadOptions) -> R
 /// the train part (timestamps dropped) and the test matrix. `reco tune` uses the same function
 /// and keeps only the train part, so a tuned model evaluated with the same options is tested on
 /// data the tuner never saw.
-pub fn split_dataset(
-    data: Dataset,
-    split: SplitChoice,
-    test_fraction: f64,
-    leave_out: usize,
-    seed: u64,
-) -> Result<(Dataset, CsrMatrix)> {
+pub fn split_dataset(data: Dataset, split: &SplitArgs, seed: u64) -> Result<(Dataset, CsrMatrix)> {
+    let (test_fraction, leave_out) = (split.test_fraction, split.leave_out);
     let m = &data.interactions.matrix;
-    let (train, test) = match split {
+    let (train, test) = match split.split {
         SplitChoice::Random => eval::holdout_split(m, test_fraction, seed)?,
         SplitChoice::LeaveOut => eval::leave_k_out(m, leave_out, seed)?,
         SplitChoice::Time => {

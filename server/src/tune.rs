@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 
 use crate::dataset::Dataset;
 use crate::error::{Result, ServerError};
-use crate::evaluate::{load_input, split_dataset, SplitChoice};
+use crate::evaluate::{load_input, split_dataset, SplitArgs};
 use crate::ingest::ReadArgs;
 use crate::progress::{self, Progress};
 use crate::train::{fit, set_threads, KnnWeightingChoice, LossChoice, ModelArgs, ModelChoice};
@@ -67,15 +67,9 @@ pub struct TuneArgs {
     /// to `reco evaluate` only).
     #[arg(long)]
     pub train: Option<PathBuf>,
-    /// How `reco evaluate` splits --input (the test part is set aside, never read).
-    #[arg(long, value_enum, default_value_t = SplitChoice::Random)]
-    pub split: SplitChoice,
-    /// Share of each user's items `reco evaluate` holds out of --input.
-    #[arg(long, default_value_t = 0.2)]
-    pub test_fraction: f64,
-    /// Items per user `reco evaluate` holds out of --input (leave-out split).
-    #[arg(long, default_value_t = 1)]
-    pub leave_out: usize,
+    /// How `reco evaluate` splits --input (its test part is set aside, never read).
+    #[command(flatten)]
+    pub split: SplitArgs,
     /// Share of each user's training items held out for validation (seeded, per user).
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
@@ -695,15 +689,14 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         Some(path) => (Dataset::read(path, &opts)?.0, json!({ "train": path })),
         None => {
             let data = load_input(args.input.as_deref(), &opts)?;
-            let (train, test) =
-                split_dataset(data, args.split, args.test_fraction, args.leave_out, args.seed)?;
+            let (train, test) = split_dataset(data, &args.split, args.seed)?;
             let held_out = test.nnz();
             drop(test);
             let split = json!({
                 "input": args.input.as_ref().map(|p| p.display().to_string()),
-                "split": format!("{:?}", args.split).to_lowercase(),
-                "test_fraction": args.test_fraction,
-                "leave_out": args.leave_out,
+                "split": format!("{:?}", args.split.split).to_lowercase(),
+                "test_fraction": args.split.test_fraction,
+                "leave_out": args.split.leave_out,
                 "seed": args.seed,
                 "held_out_for_evaluate": held_out,
             });
