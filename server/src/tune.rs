@@ -15,7 +15,8 @@
 //! random from its space (log-uniform for scales such as λ, learning rate, neighbours) in the
 //! first two rounds, then either at random or as a perturbation of its best setting so far
 //! (half and half; a normal step of 15 % of the range in the log or linear domain, choices
-//! switched with probability 1/4). After rounds 3, 6, 12, 24, … the worse half of the models
+//! switched with probability 1/4; from the default values when the defaults are the best so
+//! far). After rounds 3, 6, 12, 24, … the worse half of the models
 //! leaves the race (successive halving over models), so most of the budget goes to the
 //! model that wins. Random search is a strong baseline when few hyperparameters matter
 //! (Bergstra and Bengio, JMLR 2012); the local steps refine the best region.
@@ -234,6 +235,9 @@ fn draw(dist: Dist, rng: &mut Rng) -> Value {
 /// A step from `v`: 15 % of the range (in the log domain for log scales), clamped.
 fn perturb(dist: Dist, v: &Value, rng: &mut Rng) -> Value {
     const STEP: f64 = 0.15;
+    if v.is_null() {
+        return draw(dist, rng);
+    }
     let step = rng.next_normal() as f64 * STEP;
     let x = v.as_f64().unwrap_or(0.0);
     match dist {
@@ -269,19 +273,54 @@ fn random_params(model: ModelChoice, rng: &mut Rng) -> Params {
         .collect()
 }
 
+/// A step from `best` (a parameter it does not set steps from its default).
 fn perturbed(model: ModelChoice, best: &Params, rng: &mut Rng) -> Params {
+    let defaults = ModelArgs::defaults(0);
     space(model)
         .iter()
         .map(|p| {
-            let v = best.get(p.name).cloned().unwrap_or(Value::Null);
-            let v = if v.is_null() {
-                draw(p.dist, rng)
-            } else {
-                perturb(p.dist, &v, rng)
-            };
-            (p.name.to_string(), v)
+            let v = best
+                .get(p.name)
+                .cloned()
+                .unwrap_or_else(|| default_value(&defaults, model, p.name));
+            (p.name.to_string(), perturb(p.dist, &v, rng))
         })
         .collect()
+}
+
+/// The value `model` trains with for the searched parameter `name` when `a` does not set it.
+fn default_value(a: &ModelArgs, model: ModelChoice, name: &str) -> Value {
+    let f = |x: f32| json!(round3(x as f64));
+    match name {
+        "factors" => json!(a.factors),
+        "regularization" => f(a.regularization),
+        "alpha" => f(a.alpha),
+        "iterations" => json!(a.iterations),
+        "scale_regularization" => json!(a.scale_regularization),
+        "learning_rate" => f(a.learning_rate),
+        "epochs" => json!(a.epochs),
+        "max_sampled" => json!(a.max_sampled),
+        "loss" => json!(match a.loss {
+            LossChoice::Warp => "warp",
+            LossChoice::WarpKos => "warp-kos",
+            LossChoice::Bpr => "bpr",
+        }),
+        "no_item_features" => json!(a.no_item_features),
+        "neighbors" => json!(a.neighbors_for(model)),
+        "knn_weighting" => json!(match a.knn_weighting {
+            KnnWeightingChoice::Cosine => "cosine",
+            KnnWeightingChoice::Tfidf => "tfidf",
+            KnnWeightingChoice::Bm25 => "bm25",
+        }),
+        "bm25_k1" => f(a.bm25_k1),
+        "bm25_b" => f(a.bm25_b),
+        "shrink" => f(a.shrink),
+        "lambda" => f(a.lambda),
+        "rp3_alpha" => f(a.rp3_alpha),
+        "rp3_beta" => f(a.rp3_beta),
+        "rp3_no_normalize" => json!(a.rp3_no_normalize),
+        _ => Value::Null,
+    }
 }
 
 /// `base` with `params` applied (names as in [`space`]); fails on an unknown name or a value
@@ -1031,6 +1070,33 @@ mod tests {
             .filter(|t| t.model == "rp3beta")
             .all(|t| t.error.as_deref() == Some("planted failure")));
         assert_eq!(trials[best.unwrap()].model, "ease");
+    }
+
+    #[test]
+    fn steps_from_the_defaults_start_at_the_default_values() {
+        let mut rng = Rng::new(5);
+        // EASE's defaults are λ = 500, k = 200: steps of 15 % of the log range stay near them.
+        for _ in 0..50 {
+            let p = perturbed(ModelChoice::Ease, &Params::new(), &mut rng);
+            let (l, k) = (p["lambda"].as_f64().unwrap(), p["neighbors"].as_f64().unwrap());
+            assert!((20.0..12_000.0).contains(&l), "lambda {l}");
+            assert!((10.0..2000.0).contains(&k), "neighbors {k}");
+        }
+        let a = ModelArgs::defaults(0);
+        for model in [
+            ModelChoice::Als,
+            ModelChoice::Lightfm,
+            ModelChoice::ItemKnn,
+            ModelChoice::Rp3beta,
+        ] {
+            for spec in space(model) {
+                assert!(
+                    !default_value(&a, model, spec.name).is_null(),
+                    "{model:?} {}",
+                    spec.name
+                );
+            }
+        }
     }
 
     #[test]
