@@ -59,8 +59,12 @@ fn tune(dir: &Path, extra: &[&str]) -> Value {
     args.extend_from_slice(extra);
     let o = reco(dir, &[], &args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let text = std::fs::read_to_string(dir.join("tuned.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    tuned_json(dir)
+}
+
+/// `dir/tuned.json`, parsed.
+fn tuned_json(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("tuned.json")).unwrap()).unwrap()
 }
 
 /// The tuned file without wall times.
@@ -156,8 +160,7 @@ fn there_is_no_test_option_and_a_time_budget_is_kept() {
     );
     let took = start.elapsed().as_secs_f64();
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tuned.json")).unwrap()).unwrap();
+    let v = tuned_json(dir.path());
     // No trial starts after 3 s; the last one (at most a LightFM fit of this tiny data) ends soon after.
     let trials = v["trials"].as_array().unwrap();
     let started_late =
@@ -198,8 +201,7 @@ fn the_winner_beats_the_defaults_and_drives_train_and_evaluate() {
         &["tune", "--input", "shop.csv", "--model", "ease", "--budget", "12"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tuned.json")).unwrap()).unwrap();
+    let v = tuned_json(dir.path());
     let trials = v["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 12);
     let ndcg = |t: &Value| t["ndcg"].as_f64().unwrap();

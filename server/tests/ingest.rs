@@ -2,31 +2,23 @@
 //! library API (`Dataset::read`, `read_pair`, `load_features`).
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use reco_server::dataset::{Dataset, Preset, ReadOptions, RejectReason};
 use reco_server::ServerError;
+
+mod cli_common;
+use cli_common::{stderr, stdout};
+
+/// `reco args…` in `dir` (see [`cli_common::reco`]).
+fn reco(dir: &Path, args: &[&str]) -> Output {
+    cli_common::reco(dir, &[], args)
+}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn reco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reco"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run reco")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

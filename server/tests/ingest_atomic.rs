@@ -11,19 +11,15 @@ use std::time::{Duration, Instant};
 
 use reco_server::dataset::Dataset;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reco");
+mod cli_common;
+use cli_common::text;
 
+/// `reco args…` in `dir` (see [`cli_common::reco`]).
 fn reco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run reco")
+    cli_common::reco(dir, &[], args)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+const BIN: &str = env!("CARGO_BIN_EXE_reco");
 
 /// A CSV of `rows` rows over users `{prefix}0..` and items `i0..`, with item names of
 /// `name_len` bytes.

@@ -1,21 +1,17 @@
 //! `reco ingest` against hostile input (issue 10): unclosed quotes, huge or binary lines,
 //! weights beyond f32, duplicate header names, control characters and huge ids.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use reco_server::dataset::{Dataset, ReadOptions, RejectReason};
 
-fn reco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reco"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run reco")
-}
+mod cli_common;
+use cli_common::text;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// `reco args…` in `dir` (see [`cli_common::reco`]).
+fn reco(dir: &Path, args: &[&str]) -> Output {
+    cli_common::reco(dir, &[], args)
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

@@ -19,6 +19,11 @@ pub fn reco(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     cmd.output().expect("run reco")
 }
 
+/// Bytes as (lossy) text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// Stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
