@@ -24,7 +24,7 @@ first_build=0
 need_bindgen=0
 [ "$(wasm-bindgen --version 2>/dev/null)" = "$wasm_bindgen_version" ] || need_bindgen=1
 cat <<EOF
-scripts/run.sh: build reco, ingest the bundled Online Retail data, train and evaluate 5 models,
+scripts/run.sh: build reco, ingest the bundled Online Retail data, train and evaluate 7 models,
 build the browser demo, then serve on http://$host:$port/.
 Times on a 2-core machine of this project's kind:
 EOF
@@ -38,7 +38,7 @@ fi
 if [ ! -f target/wasm32-unknown-unknown/wasm-release/reco_wasm.wasm ]; then
   echo "  - first build of the browser package (wasm, fat LTO): about 1-2 minutes"
 fi
-echo "  - ingest, training 5 models, evaluation, web model files: about 2-3 minutes"
+echo "  - ingest, training 7 models, evaluation, web model files: about 2-3 minutes"
 
 step "build reco (cargo build --release -p reco-server)"
 [ "$first_build" = 0 ] || echo "(first build: about 8-9 minutes on 2 cores; cargo shows each crate as it compiles)"
