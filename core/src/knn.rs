@@ -540,9 +540,8 @@ fn weighted_item_users(item_users: &CsrMatrix, weighting: KnnWeighting) -> Resul
 /// an item × item model ([`ItemItemModel`]) whose weights are the kept similarities.
 #[derive(Debug, Clone)]
 pub struct ItemKnnModel {
-    /// As trained (or as read from the file: `k` checked, the rest kept for the record).
-    params: ItemKnnParams,
-    /// The neighbour lists and the training matrix; scores and loads them.
+    /// The neighbour lists, the training matrix and the parameters (as their file JSON);
+    /// scores and loads them.
     lists: ItemItemModel,
 }
 
@@ -621,12 +620,12 @@ impl ItemKnnModel {
 
     fn assemble(params: ItemKnnParams, neighbors: CsrMatrix, train: &CsrMatrix) -> Self {
         let lists = ItemItemModel::new(ModelKind::ItemKnn, params.to_json(), params.k, neighbors, train);
-        ItemKnnModel { params, lists }
+        ItemKnnModel { lists }
     }
 
     /// Neighbours kept per item.
     pub fn k(&self) -> usize {
-        self.params.k
+        self.lists.k()
     }
 
     /// The neighbour matrix `S` (items × items): row `j` holds `j`'s top-K items and cosines.
@@ -647,27 +646,9 @@ impl ItemKnnModel {
     /// Loads an `item-knn` model file, checking its kind, shapes and parameters.
     pub fn from_model_file(file: &ModelFile) -> Result<Self> {
         file.expect_kind(ModelKind::ItemKnn)?;
-        let lists = ItemItemModel::load(file)?;
-        let f = |name: &str, default: f32| {
-            file.params
-                .get(name)
-                .and_then(serde_json::Value::as_f64)
-                .map_or(default, |x| x as f32)
-        };
-        let weighting = match file.params.get("weighting").and_then(serde_json::Value::as_str) {
-            Some("tfidf") => KnnWeighting::TfIdf,
-            Some("bm25") => KnnWeighting::Bm25 {
-                k1: f("bm25_k1", 1.2),
-                b: f("bm25_b", 0.75),
-            },
-            _ => KnnWeighting::Cosine,
-        };
-        let params = ItemKnnParams {
-            k: lists.k(),
-            weighting,
-            shrink: f("shrink", 0.0),
-        };
-        Ok(ItemKnnModel { params, lists })
+        Ok(ItemKnnModel {
+            lists: ItemItemModel::load(file)?,
+        })
     }
 }
 

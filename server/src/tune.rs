@@ -44,7 +44,7 @@ use crate::error::{Result, ServerError};
 use crate::evaluate::{load_input, split_dataset, SplitArgs};
 use crate::ingest::ReadArgs;
 use crate::progress::{self, Progress};
-use crate::train::{fit, set_threads, KnnWeightingChoice, LossChoice, ModelArgs, ModelChoice};
+use crate::train::{fit, set_threads, ModelArgs, ModelChoice};
 
 /// The `format` value of a tuned file.
 pub const TUNED_FORMAT: &str = "reco-tuned";
@@ -300,18 +300,10 @@ fn default_value(a: &ModelArgs, model: ModelChoice, name: &str) -> Value {
         "learning_rate" => f(a.learning_rate),
         "epochs" => json!(a.epochs),
         "max_sampled" => json!(a.max_sampled),
-        "loss" => json!(match a.loss {
-            LossChoice::Warp => "warp",
-            LossChoice::WarpKos => "warp-kos",
-            LossChoice::Bpr => "bpr",
-        }),
+        "loss" => name_of(a.loss),
         "no_item_features" => json!(a.no_item_features),
         "neighbors" => json!(a.neighbors_for(model)),
-        "knn_weighting" => json!(match a.knn_weighting {
-            KnnWeightingChoice::Cosine => "cosine",
-            KnnWeightingChoice::Tfidf => "tfidf",
-            KnnWeightingChoice::Bm25 => "bm25",
-        }),
+        "knn_weighting" => name_of(a.knn_weighting),
         "bm25_k1" => f(a.bm25_k1),
         "bm25_b" => f(a.bm25_b),
         "shrink" => f(a.shrink),
@@ -321,6 +313,16 @@ fn default_value(a: &ModelArgs, model: ModelChoice, name: &str) -> Value {
         "rp3_no_normalize" => json!(a.rp3_no_normalize),
         _ => Value::Null,
     }
+}
+
+/// The command-line value a tuned string names (`"warp-kos"`, `"bm25"`), if any.
+fn choice<T: clap::ValueEnum>(v: &Value) -> Option<T> {
+    T::from_str(v.as_str()?, false).ok()
+}
+
+/// The command-line name of `x`, as a JSON string.
+fn name_of<T: clap::ValueEnum>(x: T) -> Value {
+    json!(x.to_possible_value().map(|p| p.get_name().to_string()))
 }
 
 /// `base` with `params` applied (names as in [`space`]); fails on an unknown name or a value
@@ -349,23 +351,11 @@ pub fn apply(base: &ModelArgs, params: &Params) -> Result<ModelArgs> {
             "learning_rate" => a.learning_rate = num()? as f32,
             "epochs" => a.epochs = int()?,
             "max_sampled" => a.max_sampled = int()?,
-            "loss" => {
-                a.loss = match v.as_str() {
-                    Some("warp") => LossChoice::Warp,
-                    Some("warp-kos") => LossChoice::WarpKos,
-                    Some("bpr") => LossChoice::Bpr,
-                    _ => return Err(bad("\"warp\", \"warp-kos\" or \"bpr\"")),
-                }
-            }
+            "loss" => a.loss = choice(v).ok_or_else(|| bad("\"warp\", \"warp-kos\" or \"bpr\""))?,
             "no_item_features" => a.no_item_features = flag()?,
             "neighbors" => a.neighbors = Some(int()?),
             "knn_weighting" => {
-                a.knn_weighting = match v.as_str() {
-                    Some("cosine") => KnnWeightingChoice::Cosine,
-                    Some("tfidf") => KnnWeightingChoice::Tfidf,
-                    Some("bm25") => KnnWeightingChoice::Bm25,
-                    _ => return Err(bad("\"cosine\", \"tfidf\" or \"bm25\"")),
-                }
+                a.knn_weighting = choice(v).ok_or_else(|| bad("\"cosine\", \"tfidf\" or \"bm25\""))?
             }
             "bm25_k1" => a.bm25_k1 = num()? as f32,
             "bm25_b" => a.bm25_b = num()? as f32,
@@ -918,6 +908,7 @@ fn print_table(trials: &[Trial], k: usize, best: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::LossChoice;
 
     #[test]
     fn budgets_parse() {

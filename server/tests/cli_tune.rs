@@ -207,6 +207,8 @@ fn the_winner_beats_the_defaults_and_drives_train_and_evaluate() {
     let ndcg = |t: &Value| t["ndcg"].as_f64().unwrap();
     let best = trials.iter().map(ndcg).fold(f64::MIN, f64::max);
     assert_eq!(v["validation"]["ndcg"].as_f64().unwrap(), best);
+    // The defaults ran first (so the winner is never worse than them).
+    assert_eq!(trials[0]["params"], serde_json::json!({}), "{:?}", trials[0]);
     assert!(best >= ndcg(&trials[0]), "the defaults ran first");
     assert_eq!(v["model"], "ease");
 
