@@ -92,6 +92,18 @@ pub struct RecommendOptions {
     pub candidates: Option<Vec<String>>,
 }
 
+/// What is known of a user beyond the model file: interactions that arrived after training
+/// (a server's live events). See [`Recommender::recommend_user_live`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveHistory<'a> {
+    /// The user's new interactions as (item index, weight); items may repeat (weights add).
+    pub items: &'a [(u32, f32)],
+    /// Added to the popularity model's counts as (item index, new users): the popularity model
+    /// ranks by `catalog.popularity + this`. Ignored by the other kinds (their fallback keeps
+    /// the file's counts).
+    pub popularity: &'a [(u32, f32)],
+}
+
 /// Reusable buffers so repeated queries do not allocate (one per thread).
 #[derive(Default)]
 pub struct Scratch {
@@ -118,6 +130,8 @@ pub struct Recommender {
     popularity_order: Vec<u32>,
     params: Value,
     training: Value,
+    /// The model trained on binarized interactions (`training.binary`).
+    binary: bool,
 }
 
 /// Adds the catalog every model file carries to `file`: item and user ids, product names,
@@ -198,7 +212,9 @@ impl Recommender {
         } else {
             file.item_names
         };
+        let binary = file.training.get("binary") == Some(&Value::Bool(true));
         Ok(Recommender {
+            binary,
             kind: file.kind,
             scorer,
             items,
@@ -329,6 +345,80 @@ impl Recommender {
                 self.select(n, opts, s, &mut out);
             }
             _ => self.popularity_only(n, opts, s, &mut out),
+        }
+        Ok(out)
+    }
+
+    /// Top-`n` for a user whose history grew after training: the training row of `user_id`
+    /// (if the model knows the user) plus `live.items` is folded in with the model's own
+    /// [`ItemScorer::score_items`] (ALS and LightFM refit the user's vector, KNN and the
+    /// item-item models score the whole row), and every item of that history is excluded
+    /// unless `include_seen`. Weights are those of training: summed per item, or 1 when the
+    /// model trained on binarized data (`training.binary`). A user the model never saw is
+    /// personalized from their first known item on. With no live items this is exactly
+    /// [`Self::recommend_user`] (plus `live.popularity` for the popularity model).
+    pub fn recommend_user_live(
+        &self,
+        user_id: &str,
+        live: LiveHistory<'_>,
+        n: usize,
+        opts: &RecommendOptions,
+        s: &mut Scratch,
+    ) -> Result<Recommendations> {
+        let live_popularity = self.kind == ModelKind::Popularity && !live.popularity.is_empty();
+        if live.items.is_empty() && !live_popularity {
+            return self.recommend_user(user_id, n, opts, s);
+        }
+        Self::check_n(n)?;
+        let mut out = Recommendations::default();
+        self.resolve_options(opts, s, &mut out.unknown_items);
+        let known = self
+            .users
+            .index_of(user_id)
+            .filter(|&u| (u as usize) < self.seen.n_rows());
+        s.basket.clear();
+        if let Some(u) = known {
+            let (items, weights) = self.seen.row(u as usize);
+            s.basket
+                .extend(items.iter().copied().zip(weights.iter().copied()));
+        }
+        for &(item, w) in live.items {
+            if (item as usize) >= self.n_items() || !w.is_finite() {
+                return Err(RecoError::InvalidData(format!(
+                    "live item {item} with weight {w} (the model has {} items)",
+                    self.n_items()
+                )));
+            }
+            s.basket.push((item, w));
+        }
+        merge_repeated(&mut s.basket);
+        if self.binary {
+            s.basket.iter_mut().for_each(|(_, w)| *w = 1.0);
+        }
+        s.seen.clear();
+        if !opts.include_seen {
+            s.seen.extend(s.basket.iter().map(|&(i, _)| i));
+        }
+        if s.basket.is_empty() && !live_popularity {
+            self.popularity_only(n, opts, s, &mut out);
+            return Ok(out);
+        }
+        s.scores.resize(self.n_items(), 0.0);
+        match known {
+            Some(u) if live.items.is_empty() => self.scorer.score_user(u, &mut s.scores, &mut s.scorer),
+            _ => self.scorer.score_items(&s.basket, &mut s.scores, &mut s.scorer)?,
+        }
+        if live_popularity {
+            for &(item, count) in live.popularity {
+                if let Some(score) = s.scores.get_mut(item as usize) {
+                    *score += count;
+                }
+            }
+        }
+        self.select(n, opts, s, &mut out);
+        if s.basket.is_empty() {
+            // Nothing known of the user: the (live) popularity list, flagged as for a stranger.
+            out.fallback = Fallback::Popularity;
         }
         Ok(out)
     }

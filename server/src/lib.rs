@@ -6,6 +6,7 @@
 pub mod dataset;
 pub mod error;
 pub mod evaluate;
+pub mod events;
 pub mod export;
 pub mod ingest;
 pub mod item_features;

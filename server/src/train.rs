@@ -19,7 +19,8 @@ use crate::error::{Result, ServerError};
 use crate::progress::Progress;
 
 /// Model families on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ModelChoice {
     /// Implicit alternating least squares (Hu, Koren, Volinsky 2008).
     Als,
@@ -53,7 +54,8 @@ impl ModelChoice {
 }
 
 /// ALS solver on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SolverChoice {
     /// Conjugate gradient, warm-started (`--cg-steps` steps per row).
     Cg,
@@ -62,7 +64,8 @@ pub enum SolverChoice {
 }
 
 /// LightFM loss on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LossChoice {
     /// Weighted approximate-rank pairwise loss.
     Warp,
@@ -73,7 +76,8 @@ pub enum LossChoice {
 }
 
 /// Item-KNN's column weighting on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum KnnWeightingChoice {
     /// Cosine of the raw item columns.
     Cosine,
@@ -84,7 +88,8 @@ pub enum KnnWeightingChoice {
 }
 
 /// Interaction weighting on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum WeightChoice {
     /// Binary for knn, item-knn, ease and rp3beta; counts for the other models.
     Auto,
@@ -108,8 +113,11 @@ impl WeightChoice {
     }
 }
 
-/// Hyperparameters shared by `train` and `evaluate` (each model reads its own).
-#[derive(Debug, Clone, Args)]
+/// Hyperparameters shared by `train` and `evaluate` (each model reads its own). Recorded in
+/// every model file (`training.args`), so a server can retrain it the same way; a field
+/// missing there takes its command-line default.
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ModelArgs {
     /// ALS and LightFM: latent factors (embedding dimension).
     #[arg(long, default_value_t = 64)]
@@ -194,6 +202,12 @@ pub struct ModelArgs {
     /// Random seed; the same seed gives the same model whatever the thread count.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+impl Default for ModelArgs {
+    fn default() -> Self {
+        Self::defaults(42)
+    }
 }
 
 impl ModelArgs {
@@ -313,13 +327,19 @@ pub struct TrainArgs {
     /// Worker threads [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also train on the live events `reco serve --events-dir` logged in this folder (archived
+    /// segments included); the file records the last event's sequence number
+    /// (`training.events_through`), so a server applies only newer events on top.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
     /// Hyperparameters of the model.
     #[command(flatten)]
     pub hyper: ModelArgs,
 }
 
 /// Tensor precision on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PrecisionChoice {
     /// 32-bit floats (exact).
     F32,
@@ -446,6 +466,7 @@ pub fn fit(
             .map(|d| d.as_secs())
             .unwrap_or(0),
         "reco_version": env!("CARGO_PKG_VERSION"),
+        "args": {"model": model, "hyper": hyper},
     });
     attach_catalog(&mut file, train, names);
     Ok(Trained { file, seconds })
@@ -472,14 +493,22 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         None => (args.model, args.hyper.clone()),
     };
-    let data = Dataset::load_features(&args.features)?;
-    let trained = fit(
+    let mut data = Dataset::load_features(&args.features)?;
+    let through = match &args.events {
+        Some(dir) => Some(merge_events(&mut data, dir, u64::MAX)?),
+        None => None,
+    };
+    let mut trained = fit(
         model,
         &data.interactions,
         &data.item_names,
         &data.item_prices,
         &hyper,
     )?;
+    if let Some(through) = through {
+        trained.file.training["events_through"] = json!(through);
+    }
+    trained.file.training["args"]["precision"] = json!(args.precision);
     let out = args
         .out
         .clone()
@@ -497,6 +526,26 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         bytes.len() as f64 / 1024.0
     );
     Ok(())
+}
+
+/// Adds the logged events of `dir` with `seq <= through` to `data` (new users and items
+/// appended, item names of new items empty); returns the last sequence number merged (0 when
+/// the log is empty). Bad records are skipped and reported on stderr.
+pub fn merge_events(data: &mut Dataset, dir: &Path, through: u64) -> Result<u64> {
+    let (records, report) = crate::events::read_all(dir, through)?;
+    for (path, offset, reason) in &report.corrupt {
+        eprintln!(
+            "warning: {}: a bad record at byte {offset} ({reason}); the rest of that segment is skipped",
+            path.display()
+        );
+    }
+    let last = records.last().map_or(0, |r| r.seq);
+    data.interactions = crate::events::merge(&data.interactions, &records)?;
+    let n_items = data.interactions.items.len();
+    data.item_names.resize(n_items, String::new());
+    data.item_prices.resize(n_items, None);
+    data.timestamps = None;
+    Ok(last)
 }
 
 /// `models/<kind>.safetensors`.

@@ -57,6 +57,65 @@ pub struct ServeArgs {
     /// start-up to the open-file limit (`ulimit -n`) minus 64 descriptors kept for files.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// Accept live events (`POST /events`) and keep them durably in this folder (append-only
+    /// segments, replayed at start-up). Needs --events-token.
+    #[arg(long, help_heading = "Live events")]
+    pub events_dir: Option<PathBuf>,
+    /// Bearer token `POST /events` requires; else env RECO_EVENTS_TOKEN.
+    #[arg(long, help_heading = "Live events")]
+    pub events_token: Option<String>,
+    /// The features folder the models were trained on (`reco ingest`'s output): a retrain
+    /// trains on it plus every logged event. Needed by --retrain-every and POST /admin/retrain.
+    #[arg(long, help_heading = "Live events")]
+    pub features: Option<PathBuf>,
+    /// Retrain every model (with the hyperparameters recorded in its file) in the background
+    /// this often, e.g. `30m`, `6h`, `1d`; then the log's contained segments are archived.
+    #[arg(long, value_parser = parse_duration, help_heading = "Live events")]
+    pub retrain_every: Option<Duration>,
+    /// Threads a background retrain may use (the rest keep serving).
+    #[arg(long, default_value_t = 1, help_heading = "Live events")]
+    pub retrain_threads: usize,
+}
+
+/// Parses `90`, `90s`, `15m`, `6h` or `1d` (a positive whole number of seconds, minutes,
+/// hours or days).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 15m, 6h, 1d)"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m, h or d)")),
+    };
+    if n == 0 || n > 10_000 * 86_400 / secs {
+        return Err(format!("`{s}` must be between 1 second and 10,000 days"));
+    }
+    Ok(Duration::from_secs(n * secs))
+}
+
+/// Live events: where they are kept and the token that writes them.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// The log folder.
+    pub dir: PathBuf,
+    /// Bearer token of `POST /events`.
+    pub token: String,
+}
+
+/// Background retraining.
+#[derive(Debug, Clone, Default)]
+pub struct RetrainConfig {
+    /// The features folder of the base training data.
+    pub features: Option<PathBuf>,
+    /// Retrain period.
+    pub every: Option<Duration>,
+    /// Threads of a retrain.
+    pub threads: usize,
 }
 
 /// Everything [`super::serve`] needs.
@@ -88,6 +147,10 @@ pub struct ServeConfig {
     pub idle_timeout: Duration,
     /// Most connections open at once (`--max-connections`; clamped to the open-file limit).
     pub max_connections: usize,
+    /// Live events (`--events-dir`, `--events-token`); `None`: `POST /events` is off.
+    pub events: Option<EventsConfig>,
+    /// Background retraining.
+    pub retrain: RetrainConfig,
 }
 
 impl ServeConfig {
@@ -108,6 +171,11 @@ impl ServeConfig {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_connections: 1024,
+            events: None,
+            retrain: RetrainConfig {
+                threads: 1,
+                ..Default::default()
+            },
         }
     }
 }
@@ -135,7 +203,46 @@ impl ServeArgs {
             .clone()
             .or_else(|| std::env::var("RECO_ADMIN_TOKEN").ok())
             .filter(|t| !t.is_empty());
+        let events_token = self
+            .events_token
+            .clone()
+            .or_else(|| std::env::var("RECO_EVENTS_TOKEN").ok())
+            .filter(|t| !t.is_empty());
+        let events = match (&self.events_dir, events_token) {
+            (Some(dir), Some(token)) => Some(EventsConfig {
+                dir: dir.clone(),
+                token,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ServerError::Usage(
+                    "--events-dir needs a token for POST /events: add --events-token TOKEN (or set RECO_EVENTS_TOKEN)"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) if self.events_token.is_some() => {
+                return Err(ServerError::Usage(
+                    "--events-token needs --events-dir DIR, the folder that keeps the events".into(),
+                ))
+            }
+            (None, Some(_)) => None,
+        };
+        if self.retrain_every.is_some() && self.features.is_none() {
+            return Err(ServerError::Usage(
+                "--retrain-every needs --features DIR, the folder `reco ingest` wrote and the models were trained on"
+                    .into(),
+            ));
+        }
+        if self.retrain_threads == 0 {
+            return Err(ServerError::Usage("--retrain-threads must be at least 1".into()));
+        }
         Ok(ServeConfig {
+            events,
+            retrain: RetrainConfig {
+                features: self.features.clone(),
+                every: self.retrain_every,
+                threads: self.retrain_threads,
+            },
             models_dir: self.models.clone(),
             addr: SocketAddr::new(self.host, self.port),
             ab: self.ab.clone(),
@@ -235,5 +342,16 @@ mod tests {
         assert!(AbSplit::parse("als=x").is_err());
         assert!(AbSplit::parse("als=1,als=2").is_err());
         assert!(AbSplit::parse("").is_err());
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("6h").unwrap(), Duration::from_secs(21_600));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        for bad in ["", "0", "m", "5x", "-5s", "1.5h", "99999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -36,6 +36,10 @@ pub enum Route {
     Web,
     /// `POST /admin/reload`
     AdminReload,
+    /// `POST /events`
+    Events,
+    /// `POST /admin/retrain`
+    AdminRetrain,
     /// `GET /metrics`
     Metrics,
     /// `GET /docs`, `GET /openapi.json`
@@ -45,7 +49,7 @@ pub enum Route {
 }
 
 impl Route {
-    const COUNT: usize = 11;
+    const COUNT: usize = 13;
     const ALL: [Route; Route::COUNT] = [
         Route::Health,
         Route::RecommendUser,
@@ -55,6 +59,8 @@ impl Route {
         Route::ModelFile,
         Route::Web,
         Route::AdminReload,
+        Route::Events,
+        Route::AdminRetrain,
         Route::Metrics,
         Route::Docs,
         Route::Other,
@@ -71,6 +77,8 @@ impl Route {
             Route::ModelFile => "/models/{file}",
             Route::Web => "/web/{path}",
             Route::AdminReload => "/admin/reload",
+            Route::Events => "/events",
+            Route::AdminRetrain => "/admin/retrain",
             Route::Metrics => "/metrics",
             Route::Docs => "/docs",
             Route::Other => "other",
@@ -88,6 +96,8 @@ impl Route {
             Some("/models/{file}") => Route::ModelFile,
             Some(t) if t.starts_with("/web") => Route::Web,
             Some("/admin/reload") => Route::AdminReload,
+            Some("/events") => Route::Events,
+            Some("/admin/retrain") => Route::AdminRetrain,
             Some("/metrics") => Route::Metrics,
             Some(t) if t.starts_with("/docs") || t == "/openapi.json" => Route::Docs,
             _ => Route::Other,
@@ -117,6 +127,19 @@ impl Series {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.status[class].fetch_add(1, Relaxed);
     }
+}
+
+/// Counters of the retrains, for `/metrics`.
+#[derive(Default)]
+pub struct RetrainMetrics {
+    /// Retrains that swapped in new models.
+    pub ok: AtomicU64,
+    /// Retrains that failed (the old models kept serving).
+    pub failed: AtomicU64,
+    /// Unix seconds when the last successful retrain finished.
+    pub last_unix: AtomicU64,
+    /// Duration of the last successful retrain, in milliseconds.
+    pub last_millis: AtomicU64,
 }
 
 /// Counters of one served model (kept across reloads, by model name).

@@ -8,13 +8,20 @@
 //! requests in flight finish on the old set), score buffers are per thread, metrics are
 //! atomics, and answers are serialized straight into the response body.
 //!
-//! Modules depend one way: `config`, `errors`, `items`, `metrics` ← `state` ← `routes`;
-//! `conn` (connections, timeouts, the cap) needs only `errors`; this file wires them.
+//! Live events (`--events-dir`): `POST /events` hands each batch to one writer thread that
+//! appends it to the log with one fsync per group of concurrent batches, applies it to the
+//! per-user event lists, then acknowledges; recommendation routes fold those events in.
+//!
+//! Modules depend one way: `config`, `errors`, `items`, `metrics`, `live` ← `state` ←
+//! `retrain` ← `routes`; `conn` (connections, timeouts, the cap) needs only `errors`; this
+//! file wires them.
 mod config;
 mod conn;
 mod errors;
 mod items;
+mod live;
 mod metrics;
+mod retrain;
 mod routes;
 mod state;
 
@@ -37,14 +44,17 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use config::{AbSplit, ServeArgs, ServeConfig};
+pub use config::{parse_duration, AbSplit, EventsConfig, RetrainConfig, ServeArgs, ServeConfig};
 pub use conn::{ConnLimits, ConnStats};
 pub use errors::ApiError;
+pub use live::MAX_BATCH;
 pub use metrics::Route;
+pub use retrain::RetrainReport;
 pub use routes::{ApiDoc, FALLBACK_HEADER, MODEL_HEADER, UNKNOWN_ITEMS_HEADER, VARIANT_HEADER};
 pub use state::{AppState, ReloadReport};
 
 use crate::error::{Result, ServerError};
+use crate::events;
 use routes::ModelTag;
 
 /// A running server.
@@ -109,6 +119,9 @@ pub async fn serve(config: ServeConfig) -> Result<Server> {
     }
     let addr = config.addr;
     let state = Arc::new(AppState::new(config, models, metrics));
+    if let Some(events) = &state.config.events {
+        start_events(&state, events.dir.clone()).await?;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -122,6 +135,9 @@ pub async fn serve(config: ServeConfig) -> Result<Server> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     if state.config.reload_on_sighup {
         spawn_sighup_reloader(state.clone());
+    }
+    if let Some(every) = state.config.retrain.every {
+        spawn_retrainer(state.clone(), every);
     }
     let c = &state.config;
     let (max_connections, fd_limit) = conn::clamp_to_fd_limit(c.max_connections);
@@ -156,6 +172,67 @@ pub async fn serve(config: ServeConfig) -> Result<Server> {
         limits,
         conn_stats,
     })
+}
+
+/// Opens the event log, replays it into the live state (reporting a torn tail or bad
+/// records), and starts the writer thread.
+async fn start_events(state: &Arc<AppState>, dir: std::path::PathBuf) -> Result<()> {
+    let Some(live) = state.live.clone() else {
+        return Ok(());
+    };
+    let (log, records, report) = tokio::task::spawn_blocking(move || events::EventLog::open(&dir))
+        .await
+        .map_err(|e| ServerError::Usage(format!("opening the event log failed: {e}")))??;
+    if let Some((path, offset, bytes, reason)) = &report.torn_tail {
+        tracing::warn!(file = %path.display(), offset, bytes, reason = %reason,
+            "event log: dropped a torn last record (a crash mid-write; it was never acknowledged)");
+    }
+    for (path, offset, reason) in &report.corrupt {
+        tracing::error!(file = %path.display(), offset, reason = %reason,
+            "event log: a bad record before the end; the rest of that segment is not replayed");
+    }
+    {
+        let _guard = live.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let set = state.models.load();
+        live.apply(&records, set.by_name.values().map(|e| e.live_view()));
+        live.rebase(set.by_name.values().map(|e| e.live_view()));
+    }
+    live.metrics
+        .replayed
+        .store(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(
+        segments = report.segments,
+        events = records.len(),
+        live_users = live.users(),
+        next_seq = log.next_seq(),
+        "event log replayed"
+    );
+    let weak = Arc::downgrade(state);
+    live.start_writer(log, move |records| {
+        let Some(state) = weak.upgrade() else { return };
+        if let Some(live) = &state.live {
+            let _guard = live.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let set = state.models.load();
+            live.apply(records, set.by_name.values().map(|e| e.live_view()));
+        }
+    })
+    .map_err(|e| ServerError::Usage(format!("cannot start the event writer thread: {e}")))
+}
+
+/// Retrains every `every` in the background (a failure is logged and counted; the next
+/// period tries again).
+fn spawn_retrainer(state: Arc<AppState>, every: Duration) {
+    let weak = Arc::downgrade(&state);
+    drop(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            let _ = retrain::retrain(&state).await;
+        }
+    });
 }
 
 #[cfg(unix)]
@@ -203,6 +280,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(files)
         // Always routed: without a token it answers 404 saying how to turn it on.
         .route("/admin/reload", post(routes::admin_reload))
+        .route("/admin/retrain", post(routes::admin_retrain))
+        .route("/events", post(routes::post_events))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
     with_layers(app, state)
 }
@@ -238,7 +317,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH, header::AUTHORIZATION])
         .expose_headers([
             header::ETAG,
             FALLBACK_HEADER,

@@ -8,14 +8,19 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use reco_core::recommender::{Fallback, RecommendOptions, Recommendations, RecommendedItem, Scratch, MAX_N};
+use reco_core::model_file::ModelKind;
+use reco_core::recommender::{
+    Fallback, LiveHistory, RecommendOptions, Recommendations, RecommendedItem, Scratch, MAX_N,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use super::errors::{ApiError, ErrorBody};
 use super::items::ItemOut;
+use super::live::MAX_BATCH;
 use super::metrics::ModelMetrics;
+use super::retrain::{retrain, RetrainError};
 use super::state::{AppState, ModelEntry};
 
 /// Default list length.
@@ -274,6 +279,32 @@ fn user_answer(state: &AppState, model: &str, user_id: &str, n: usize) -> Respon
     let Some(entry) = models.get(model) else {
         return unknown_model(state, model).into_response();
     };
+    if let Some(live) = &state.live {
+        let mut items = Vec::new();
+        let has_events = live.user_items(user_id, entry.events_through, &entry.rec, &mut items);
+        let live_popularity = entry.rec.kind() == ModelKind::Popularity && !entry.popularity_delta.is_empty();
+        if (has_events && !items.is_empty()) || live_popularity {
+            let result = with_scratch(|s| {
+                entry.popularity_delta.with(|popularity| {
+                    let history = LiveHistory {
+                        items: &items,
+                        popularity,
+                    };
+                    entry
+                        .rec
+                        .recommend_user_live(user_id, history, n, &RecommendOptions::default(), s)
+                })
+            });
+            return match result {
+                Ok(recs) => list_response(entry, &recs),
+                Err(e) => {
+                    let mut resp = ApiError::from(e).into_response();
+                    resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+                    resp
+                }
+            };
+        }
+    }
     let result = with_scratch(|s| match entry.top_cache.get(&entry.rec, user_id, n, s) {
         Some(Ok((items, fallback))) => Ok(items_response(entry, items, fallback, 0)),
         Some(Err(e)) => Err(ApiError::from(e)),
@@ -536,23 +567,7 @@ pub async fn web_file(
         (status = 500, description = "Some files failed to load (their previous models keep serving; `failed` lists each file with a short reason) or the folder is unusable", body = ErrorBody),
     ))]
 pub async fn admin_reload(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(token) = state.config.admin_token.as_deref() else {
-        return ApiError::not_found(
-            "admin routes are off: start the server with --admin-token TOKEN (or set RECO_ADMIN_TOKEN) \
-             and send `Authorization: Bearer TOKEN`",
-        )
-        .into_response();
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        let mut resp =
-            ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    if let Some(resp) = admin_refusal(&state, &headers) {
         return resp;
     }
     match state.reload().await {
@@ -586,6 +601,269 @@ pub async fn admin_reload(State(state): State<Arc<AppState>>, headers: HeaderMap
     }
 }
 
+const ADMIN_OFF: &str = "admin routes are off: start the server with --admin-token TOKEN (or set \
+    RECO_ADMIN_TOKEN) and send `Authorization: Bearer TOKEN`";
+
+fn admin_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    refusal(state.config.admin_token.as_deref(), ADMIN_OFF, headers)
+}
+
+/// Checks `Authorization: Bearer TOKEN` against `token`: the refusal, 404 saying `off` when
+/// no token is configured or 401 when it is missing or wrong; `None` when authorized.
+fn refusal(token: Option<&str>, off: &str, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = token else {
+        return Some(ApiError::not_found(off).into_response());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        let mut resp =
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Some(resp);
+    }
+    None
+}
+
+/// Retrains every served model in the background on the training data plus the logged
+/// events, swaps the new models in, and archives the log segments they contain.
+#[utoipa::path(post, path = "/admin/retrain", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Retrained and swapped in", body = Object,
+            example = json!({"status": "retrained", "events_through": 1234, "retrained": ["als.safetensors"], "skipped": [], "archived": 2, "seconds": 3.1})),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "Admin routes are off (no token configured)", body = ErrorBody),
+        (status = 409, description = "A retrain is running, or the server has no --features to train on", body = ErrorBody),
+        (status = 500, description = "Training, writing or loading failed; the previous models keep serving and the log is intact", body = ErrorBody),
+    ))]
+pub async fn admin_retrain(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(resp) = admin_refusal(&state, &headers) {
+        return resp;
+    }
+    match retrain(&state).await {
+        Ok(report) => {
+            let mut body = serde_json::to_value(&report).unwrap_or_default();
+            body["status"] = json!("retrained");
+            json_response(serde_json::to_vec(&body).unwrap_or_default())
+        }
+        Err(e @ (RetrainError::Busy | RetrainError::NotConfigured)) => {
+            ApiError::new(StatusCode::CONFLICT, e.to_string()).into_response()
+        }
+        // Details (paths, OS errors) are in the server log.
+        Err(RetrainError::Failed(_)) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "retrain failed; the previous models keep serving and the event log is intact (details in the server log)",
+        )
+        .into_response(),
+    }
+}
+
+/// One event of `POST /events`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    /// User id.
+    #[schema(example = "17850")]
+    pub user: String,
+    /// Item id; an id no model knows is stored and becomes recommendable after a retrain.
+    #[schema(example = "85123A")]
+    pub item: String,
+    /// Weight like an ingested interaction's, in (0, 1000000]; default 1 (one purchase).
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// Unix seconds; default: when the server received it.
+    #[serde(default)]
+    pub ts: Option<i64>,
+}
+
+/// Largest `ts` accepted (9999-12-31T23:59:59Z).
+const MAX_TS: i64 = 253_402_300_799;
+/// Largest event weight.
+const MAX_WEIGHT: f64 = 1e6;
+/// Unknown item ids listed in an answer.
+const MAX_LISTED_UNKNOWN: usize = 100;
+
+/// The events of a body: an array of events, `{"events": [...]}`, or one event.
+fn parse_events(body: &[u8]) -> Result<Vec<crate::events::Event>, (ApiError, usize)> {
+    let mut n = 1;
+    parse_event_list(body, &mut n).map_err(|e| (e, n))
+}
+
+/// [`parse_events`]; `n` is set to the number of events in the body once known.
+fn parse_event_list(body: &[u8], n: &mut usize) -> Result<Vec<crate::events::Event>, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let (list, prefix) = match value {
+        Value::Array(list) => (list, "events"),
+        Value::Object(mut o) if o.contains_key("events") => match o.remove("events") {
+            Some(Value::Array(list)) if o.is_empty() => (list, "events"),
+            Some(Value::Array(_)) => {
+                return Err(ApiError::bad_request(
+                    "a body with `events` must have no other field",
+                ))
+            }
+            _ => return Err(ApiError::bad_request("`events` must be an array of events")),
+        },
+        one @ Value::Object(_) => (vec![one], "event"),
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body must be an event object, an array of them, or {\"events\": [...]}",
+            ))
+        }
+    };
+    if list.is_empty() {
+        return Err(ApiError::bad_request("no events in the body"));
+    }
+    *n = list.len();
+    if list.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} events in one request; at most {MAX_BATCH} (send several requests)",
+                list.len()
+            ),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut events = Vec::with_capacity(list.len());
+    let mut problems = Vec::new();
+    for (i, v) in list.into_iter().enumerate() {
+        let name = if prefix == "event" {
+            "event".to_string()
+        } else {
+            format!("events[{i}]")
+        };
+        let e: EventIn = match serde_json::from_value(v) {
+            Ok(e) => e,
+            Err(err) => {
+                problems.push(json!({"index": i, "error": format!("{name}: {err}")}));
+                continue;
+            }
+        };
+        let check = checked_id(&format!("{name}.user"), &e.user)
+            .and_then(|()| checked_id(&format!("{name}.item"), &e.item))
+            .and_then(|()| match e.weight {
+                Some(w) if !(w.is_finite() && w > 0.0 && w <= MAX_WEIGHT) => Err(ApiError::bad_request(
+                    format!("{name}.weight must be a number in (0, {MAX_WEIGHT}], got {w}"),
+                )),
+                _ => Ok(()),
+            })
+            .and_then(|()| match e.ts {
+                Some(ts) if !(0..=MAX_TS).contains(&ts) => Err(ApiError::bad_request(format!(
+                    "{name}.ts must be Unix seconds in 0..={MAX_TS}, got {ts}"
+                ))),
+                _ => Ok(()),
+            });
+        match check {
+            Ok(()) => events.push(crate::events::Event {
+                user: e.user,
+                item: e.item,
+                weight: e.weight.unwrap_or(1.0) as f32,
+                ts: e.ts.unwrap_or(now),
+            }),
+            Err(err) => problems.push(json!({"index": i, "error": err.message})),
+        }
+    }
+    if let Some(first) = problems.first() {
+        let message = format!(
+            "{} of {} events are invalid, so none was stored; the first: {}",
+            problems.len(),
+            problems.len() + events.len(),
+            first["error"].as_str().unwrap_or("")
+        );
+        problems.truncate(MAX_LISTED_UNKNOWN);
+        return Err(ApiError::bad_request(message).with(json!({ "rejected": problems })));
+    }
+    Ok(events)
+}
+
+/// Records interactions as they happen: each event is durable (fsynced to the event log)
+/// before the answer, and the next recommendation for its user reflects it.
+#[utoipa::path(post, path = "/events", tag = "events",
+    security(("bearer" = [])),
+    request_body(content = [EventIn], description = "An array of up to 1000 events, `{\"events\": [...]}`, or one event object"),
+    responses(
+        (status = 200, description = "Stored durably and applied; sequence numbers of the first and last event, and the ids no served model knows", body = Object,
+            example = json!({"accepted": 2, "first_seq": 41, "last_seq": 42, "unknown_items": []})),
+        (status = 400, description = "Malformed JSON or an invalid event; `rejected` lists each bad event with its index and reason. Nothing of the request was stored", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "Events are off (no --events-dir and --events-token)", body = ErrorBody),
+        (status = 413, description = "More than 1000 events, or a body over --max-body", body = ErrorBody),
+        (status = 503, description = "The event log cannot be written; nothing was stored", body = ErrorBody),
+    ))]
+pub async fn post_events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (Some(live), Some(events_config)) = (&state.live, &state.config.events) else {
+        return ApiError::not_found(
+            "events are off: start the server with --events-dir DIR --events-token TOKEN (or set RECO_EVENTS_TOKEN)",
+        )
+        .into_response();
+    };
+    if let Some(resp) = refusal(Some(&events_config.token), "", &headers) {
+        return resp;
+    }
+    let rejected = |n: usize| {
+        live.metrics
+            .rejected
+            .fetch_add(n.max(1) as u64, std::sync::atomic::Ordering::Relaxed)
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            rejected(1);
+            return ApiError::new(e.status(), e.body_text()).into_response();
+        }
+    };
+    let events = match parse_events(&body) {
+        Ok(events) => events,
+        Err((e, n)) => {
+            rejected(n);
+            return e.into_response();
+        }
+    };
+    let mut unknown: Vec<String> = Vec::new();
+    {
+        let models = state.models.load();
+        for e in &events {
+            let known = models
+                .by_name
+                .values()
+                .any(|m| m.rec.items().index_of(&e.item).is_some());
+            if !known && unknown.len() < MAX_LISTED_UNKNOWN && !unknown.contains(&e.item) {
+                unknown.push(e.item.clone());
+            }
+        }
+    }
+    let n = events.len();
+    match live.append(events).await {
+        Ok((first, last)) => {
+            let mut body =
+                json!({"accepted": n, "first_seq": first, "last_seq": last, "unknown_items": unknown});
+            if !unknown.is_empty() {
+                body["note"] = json!(
+                    "unknown items are stored; they can be recommended once a retrain adds them to the models"
+                );
+            }
+            json_response(serde_json::to_vec(&body).unwrap_or_default())
+        }
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the event log cannot be written, so nothing was stored; retry later (details in the server log)",
+        )
+        .into_response(),
+    }
+}
+
 /// The token of an `Authorization: Bearer TOKEN` header; the scheme is case-insensitive
 /// (RFC 9110 §11.1).
 fn bearer_token(value: &str) -> Option<&str> {
@@ -603,7 +881,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text exposition: requests, latency histograms per route and model, fallbacks, A/B assignments, reloads", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let mut resp = Response::new(Body::from(state.metrics.render()));
+    let mut text = state.metrics.render();
+    live_metrics(&state, &mut text);
+    let mut resp = Response::new(Body::from(text));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -611,12 +891,93 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     resp
 }
 
+/// Appends the events and retrain series to `out`.
+fn live_metrics(state: &AppState, out: &mut String) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let r = &state.retrain_metrics;
+    let mut series = vec![
+        (
+            "reco_retrains_total{result=\"ok\"}",
+            "counter",
+            "Background retrains by result.",
+            r.ok.load(Relaxed) as f64,
+        ),
+        (
+            "reco_retrains_total{result=\"error\"}",
+            "",
+            "",
+            r.failed.load(Relaxed) as f64,
+        ),
+        (
+            "reco_last_retrain_timestamp_seconds",
+            "gauge",
+            "When the last successful retrain finished (Unix seconds; 0: never).",
+            r.last_unix.load(Relaxed) as f64,
+        ),
+        (
+            "reco_last_retrain_duration_seconds",
+            "gauge",
+            "Wall time of the last successful retrain.",
+            r.last_millis.load(Relaxed) as f64 / 1000.0,
+        ),
+    ];
+    if let Some(live) = &state.live {
+        let m = &live.metrics;
+        series.extend([
+            (
+                "reco_events_total{result=\"accepted\"}",
+                "counter",
+                "Events by result (rejected: in refused requests).",
+                m.accepted.load(Relaxed) as f64,
+            ),
+            (
+                "reco_events_total{result=\"rejected\"}",
+                "",
+                "",
+                m.rejected.load(Relaxed) as f64,
+            ),
+            (
+                "reco_event_commits_total",
+                "counter",
+                "Group commits of the event log (one fsync each).",
+                m.commits.load(Relaxed) as f64,
+            ),
+            (
+                "reco_events_replayed_total",
+                "counter",
+                "Events replayed from the log at start-up.",
+                m.replayed.load(Relaxed) as f64,
+            ),
+            (
+                "reco_event_log_bytes",
+                "gauge",
+                "Bytes in the event log's live (not archived) segments.",
+                m.log_bytes.load(Relaxed) as f64,
+            ),
+            (
+                "reco_live_users",
+                "gauge",
+                "Users with events the served models do not contain yet.",
+                live.users() as f64,
+            ),
+        ]);
+    }
+    for (name, kind, help, value) in series {
+        let base = name.split('{').next().unwrap_or(name);
+        if !kind.is_empty() {
+            let _ = writeln!(out, "# HELP {base} {help}\n# TYPE {base} {kind}");
+        }
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 /// The OpenAPI document of this server.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "reco", description = "reco recommender REST API: recommendations per user, per basket, similar items, A/B routing, model files for browsers."),
-    paths(health, recommend_user, recommend_basket, similar, recommend_ab, model_file, admin_reload, metrics),
-    components(schemas(ItemOut, ErrorBody, BasketRequest)),
+    paths(health, recommend_user, recommend_basket, similar, recommend_ab, model_file, post_events, admin_reload, admin_retrain, metrics),
+    components(schemas(ItemOut, ErrorBody, BasketRequest, EventIn)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -10,7 +10,8 @@ use reco_core::recommender::{Fallback, RecommendOptions, RecommendedItem, Recomm
 use serde_json::Value;
 
 use super::config::ServeConfig;
-use super::metrics::{Metrics, ModelMetrics};
+use super::live::{events_through, Live, LiveModel, PopularityDelta};
+use super::metrics::{Metrics, ModelMetrics, RetrainMetrics};
 use crate::error::{Result, ServerError};
 
 /// One served model: the recommender, where it came from, and its metrics.
@@ -37,6 +38,21 @@ pub struct ModelEntry {
     pub item_json: super::items::ItemJson,
     /// `x-reco-model` value (`None` if the name is not a valid header value).
     pub name_header: Option<axum::http::HeaderValue>,
+    /// Live events up to this sequence number are in the model (`training.events_through`).
+    pub events_through: u64,
+    /// The popularity model's live count deltas.
+    pub popularity_delta: PopularityDelta,
+}
+
+impl ModelEntry {
+    /// This model as the live layer sees it.
+    pub fn live_view(&self) -> LiveModel<'_> {
+        LiveModel {
+            rec: &self.rec,
+            through: self.events_through,
+            popularity: &self.popularity_delta,
+        }
+    }
 }
 
 /// Memoized top-`k` lists of known users, filled on a user's first request and dropped with
@@ -280,6 +296,8 @@ fn build_set(
             top_cache: TopCache::new(cache_top, l.rec.n_users()),
             item_json: super::items::ItemJson::new(&l.rec),
             name_header: axum::http::HeaderValue::from_str(&name).ok(),
+            events_through: events_through(&l.rec),
+            popularity_delta: PopularityDelta::default(),
             etag: etag(&l.bytes),
             name,
             file: l.file,
@@ -327,6 +345,12 @@ pub struct ReloadReport {
 pub struct AppState {
     /// The models, swapped atomically on reload.
     pub models: ArcSwap<ModelSet>,
+    /// Live events (`--events-dir`), else `None`.
+    pub live: Option<Arc<Live>>,
+    /// Held by a retrain in progress.
+    pub retrain_lock: tokio::sync::Mutex<()>,
+    /// Retrain counters.
+    pub retrain_metrics: RetrainMetrics,
     /// The configuration the server was started with.
     pub config: ServeConfig,
     /// This server's metrics.
@@ -337,7 +361,11 @@ pub struct AppState {
 impl AppState {
     /// State serving `models`.
     pub fn new(config: ServeConfig, models: ModelSet, metrics: Metrics) -> Self {
+        let live = config.events.is_some().then(|| Arc::new(Live::default()));
         AppState {
+            live,
+            retrain_lock: Default::default(),
+            retrain_metrics: RetrainMetrics::default(),
             models: ArcSwap::from_pointee(models),
             config,
             metrics,
@@ -374,9 +402,25 @@ impl AppState {
         };
         self.metrics
             .count_reload(report.failed.is_empty(), set.by_name.len());
-        self.models.store(Arc::new(set));
+        self.store(set);
         tracing::info!(models = ?report.models, failed = report.failed.len(), "models reloaded");
         Ok(report)
+    }
+}
+
+impl AppState {
+    /// Serves `set` from now on; with live events, first drops the events every model of the
+    /// set contains and recounts the popularity deltas (under the apply lock, so no event is
+    /// counted twice or lost between the two sets).
+    pub fn store(&self, set: ModelSet) {
+        match &self.live {
+            Some(live) => {
+                let _guard = live.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+                live.rebase(set.by_name.values().map(|e| e.live_view()));
+                self.models.store(Arc::new(set));
+            }
+            None => self.models.store(Arc::new(set)),
+        }
     }
 }
 
