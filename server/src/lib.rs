@@ -13,6 +13,7 @@ pub mod item_features;
 pub mod limits;
 pub mod progress;
 pub mod recommend;
+pub mod replay;
 pub mod serve;
 pub mod synth;
 pub mod train;

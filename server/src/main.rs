@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, progress, recommend, serve, synth, train, tune};
+use reco_server::{evaluate, export, ingest, progress, recommend, replay, serve, synth, train, tune};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -59,6 +59,12 @@ enum Command {
     /// Write a seeded synthetic interactions CSV (planted low-rank preferences, Zipf item
     /// popularity, string ids) that `reco ingest` reads as is.
     Generate(synth::GenerateArgs),
+    /// Replay the purchases after a cut-off date in time order and report how often each was
+    /// in the customer's top N: frozen model vs live events vs live events + periodic retrain.
+    ///
+    /// Answers "do live events pay?" on your own data (it needs interaction times); the live
+    /// modes use the same code path as `reco serve --events-dir`.
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),
         Command::Generate(args) => synth::run(args),
+        Command::Replay(args) => replay::run(args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

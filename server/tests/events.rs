@@ -274,6 +274,20 @@ fn every_kind_reads_its_writes_for_known_and_new_users() {
             None,
         );
         assert_eq!(live.body, as_basket.body, "{kind}");
+        // Memoized (top 100) until the next event: the same answer again, and a longer list
+        // than the memo is computed afresh.
+        assert_eq!(
+            s.get(&format!("/recommend/{kind}/{user}?n=10")).body,
+            live.body,
+            "{kind}"
+        );
+        let long = s.get(&format!("/recommend/{kind}/{user}?n=101")).body;
+        let long_basket = s.post(
+            &format!("/recommend/{kind}"),
+            &json!({"items": history, "n": 101}),
+            None,
+        );
+        assert_eq!(long, long_basket.body, "{kind}");
     }
     // ALS: the new user's first event personalizes by fold-in, so a different first item
     // gives a different list.
@@ -671,4 +685,140 @@ fn kill_9_at_random_moments_loses_no_acknowledged_event_and_duplicates_none() {
     assert_eq!(r.status, 200);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn reco_train_merges_the_log_and_records_how_far() {
+    let dir = tempfile::tempdir().unwrap();
+    shop_with_models(dir.path());
+    let s = start(config(dir.path()));
+    s.events(json!([{"user": "fresh", "item": "p3"}, {"user": "fresh", "item": "UNSEEN"}]));
+    s.stop();
+    let o = reco(
+        dir.path(),
+        &[],
+        &[
+            "train",
+            "--model",
+            "item-knn",
+            "--features",
+            "features",
+            "--events",
+            "events",
+            "--out",
+            "m.safetensors",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(dir.path().join("m.safetensors")).unwrap();
+    let rec = reco_core::recommender::Recommender::from_bytes(&bytes).unwrap();
+    assert_eq!(rec.training()["events_through"], 2);
+    assert_eq!(rec.training()["args"]["model"], "item-knn");
+    let fresh = rec
+        .users()
+        .index_of("fresh")
+        .expect("the event's user is trained on");
+    let unseen = rec
+        .items()
+        .index_of("UNSEEN")
+        .expect("the unknown item is trained on");
+    assert!(rec.seen_items(fresh).contains(&unseen));
+    // A folder that is not an event log is named.
+    let o = reco(
+        dir.path(),
+        &[],
+        &["train", "--features", "features", "--events", "nope"],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
+
+/// Customers buy product pairs (a_k, then b_k a week later); the fillers are what everyone
+/// buys. After the cut-off new customers buy a_k, then b_k: only a model that sees the a_k
+/// event can put b_k in their top 10; the frozen model answers them with the fillers.
+#[test]
+fn replay_shows_live_events_finding_what_the_frozen_model_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("user,item,time\n");
+    let day = 86_400;
+    let t0 = 1_600_000_000i64;
+    for u in 0..300 {
+        let k = u % 20;
+        let t = t0 + (u as i64 % 30) * day;
+        csv.push_str(&format!("old{u},a{k},{t}\nold{u},b{k},{}\n", t + 7 * day));
+        for f in 0..12 {
+            csv.push_str(&format!("old{u},filler{f},{t}\n"));
+        }
+    }
+    for u in 0..100 {
+        let k = u % 20;
+        let t = t0 + 60 * day + (u as i64) * 3600;
+        csv.push_str(&format!("new{u},a{k},{t}\nnew{u},b{k},{}\n", t + day));
+    }
+    std::fs::write(dir.path().join("pairs.csv"), csv).unwrap();
+    let o = reco(
+        dir.path(),
+        &[],
+        &[
+            "ingest",
+            "pairs.csv",
+            "--user-col",
+            "user",
+            "--item-col",
+            "item",
+            "--time-col",
+            "time",
+            "--features",
+            "features",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cutoff = "2020-11-01"; // t0 + 48 days: every old pair before, every new one after
+    let o = reco(
+        dir.path(),
+        &[],
+        &[
+            "replay",
+            "--features",
+            "features",
+            "--model",
+            "item-knn,popularity",
+            "--cutoff",
+            cutoff,
+            "--retrain-every",
+            "30d",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = cli_common::stdout(&o);
+    let row = |model: &str| -> Vec<f64> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} |")))
+            .unwrap_or_else(|| panic!("{out}"));
+        line.split('|')
+            .filter_map(|c| c.split_whitespace().next()?.parse::<f64>().ok())
+            .collect()
+    };
+    let knn = row("item-knn");
+    // 200 replayed purchases, the 100 b_k of them findable after the a_k event.
+    assert!(knn[0] < 0.05, "frozen item-knn found the pairs: {out}");
+    assert!(knn[1] >= 0.45, "live item-knn missed the pairs: {out}");
+    assert!(
+        stderr(&o).contains("200 first purchases to replay"),
+        "{}",
+        stderr(&o)
+    );
+    // A cut-off outside the data says where the data is.
+    let o = reco(
+        dir.path(),
+        &[],
+        &["replay", "--features", "features", "--cutoff", "1999-01-01"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("choose a date inside the data"),
+        "{}",
+        stderr(&o)
+    );
 }

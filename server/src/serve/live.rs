@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use reco_core::model_file::ModelKind;
-use reco_core::recommender::Recommender;
+use reco_core::recommender::{RecommendedItem, Recommender};
 
 use crate::events::{Event, EventLog, Record};
 
@@ -31,8 +31,39 @@ struct LiveEvent {
     seq: u64,
 }
 
+/// One user's live events and the memoized answers computed from them.
+#[derive(Default)]
+struct UserLive {
+    events: Vec<LiveEvent>,
+    /// Bumped by every new event of the user: a memo of an older version is stale.
+    version: u64,
+    /// Top lists by model generation, for `version` (cleared by the next event).
+    memo: Mutex<Vec<Memo>>,
+}
+
+struct Memo {
+    generation: u64,
+    version: u64,
+    items: Box<[RecommendedItem]>,
+}
+
 /// Users' live events by user id (one shard).
-type UserEvents = HashMap<Box<str>, Vec<LiveEvent>>;
+type UserEvents = HashMap<Box<str>, UserLive>;
+
+/// What [`Live::lookup`] found for a user and a model.
+pub enum Lookup {
+    /// No event the model does not contain: answer as without live events.
+    Nothing,
+    /// A memoized top list (at least the `n` asked for) of this user's current history.
+    Memo(Box<[RecommendedItem]>),
+    /// Compute from these (item index, weight) events, then [`Live::memoize`] with `version`.
+    Compute {
+        /// The user's events the model knows, newer than its `events_through`.
+        items: Vec<(u32, f32)>,
+        /// The user's event version the answer is for.
+        version: u64,
+    },
+}
 
 /// What the writer thread can be asked.
 enum Job {
@@ -165,21 +196,23 @@ impl Live {
             let mut shard = self.shards[shard_of(&e.user)]
                 .write()
                 .unwrap_or_else(|p| p.into_inner());
-            let list = match shard.get_mut(e.user.as_str()) {
-                Some(list) => list,
+            let user = match shard.get_mut(e.user.as_str()) {
+                Some(user) => user,
                 None => {
                     self.users.fetch_add(1, Relaxed);
                     shard.entry(e.user.as_str().into()).or_default()
                 }
             };
             for m in models.clone() {
-                count_popularity(&m, &e.user, &e.item, r.seq, list);
+                count_popularity(&m, &e.user, &e.item, r.seq, &user.events);
             }
-            list.push(LiveEvent {
+            user.events.push(LiveEvent {
                 item: e.item.as_str().into(),
                 weight: e.weight,
                 seq: r.seq,
             });
+            user.version += 1;
+            user.memo.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         }
     }
 
@@ -192,42 +225,80 @@ impl Live {
         }
         for shard in self.shards.iter() {
             let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
-            shard.retain(|_, list| {
-                list.retain(|e| e.seq > contained);
-                if list.is_empty() {
+            shard.retain(|_, user| {
+                user.events.retain(|e| e.seq > contained);
+                // Memos belong to the old models' generations: drop them with those models.
+                user.memo.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
+                if user.events.is_empty() {
                     self.users.fetch_sub(1, Relaxed);
                 }
-                !list.is_empty()
+                !user.events.is_empty()
             });
-            for (user, list) in shard.iter() {
+            for (id, user) in shard.iter() {
                 for m in models.clone().filter(|m| m.rec.kind() == ModelKind::Popularity) {
-                    for k in 0..list.len() {
-                        let (before, rest) = list.split_at(k);
-                        count_popularity(&m, user, &rest[0].item, rest[0].seq, before);
+                    for k in 0..user.events.len() {
+                        let (before, rest) = user.events.split_at(k);
+                        count_popularity(&m, id, &rest[0].item, rest[0].seq, before);
                     }
                 }
             }
         }
     }
 
-    /// Appends the user's events newer than `through` that `rec` knows to `out` as
-    /// (item index, weight); returns false (fast) when the user has no live events at all.
-    pub fn user_items(&self, user: &str, through: u64, rec: &Recommender, out: &mut Vec<(u32, f32)>) -> bool {
+    /// What the live state holds for `user` and the model `m` (of generation `generation`):
+    /// nothing newer than the model, a memoized list of at least `n` items, or the events to
+    /// compute from. Users without events cost one atomic load (no user has any) or one
+    /// hash lookup under a shard's read lock.
+    pub fn lookup(&self, user: &str, m: &LiveModel<'_>, generation: u64, n: usize) -> Lookup {
         if self.users.load(Relaxed) == 0 {
-            return false;
+            return Lookup::Nothing;
         }
         let shard = self.shards[shard_of(user)]
             .read()
             .unwrap_or_else(|p| p.into_inner());
-        let Some(list) = shard.get(user) else {
-            return false;
+        let Some(live) = shard.get(user) else {
+            return Lookup::Nothing;
         };
-        out.extend(
-            list.iter()
-                .filter(|e| e.seq > through)
-                .filter_map(|e| rec.items().index_of(&e.item).map(|i| (i, e.weight))),
-        );
-        true
+        // A memo exists only for a history with events the model lacks (see `memoize`).
+        let memo = live.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = memo
+            .iter()
+            .find(|x| x.generation == generation && x.version == live.version && x.items.len() >= n);
+        if let Some(x) = hit {
+            return Lookup::Memo(x.items[..n].into());
+        }
+        drop(memo);
+        let items: Vec<(u32, f32)> = live
+            .events
+            .iter()
+            .filter(|e| e.seq > m.through)
+            .filter_map(|e| m.rec.items().index_of(&e.item).map(|i| (i, e.weight)))
+            .collect();
+        if items.is_empty() {
+            return Lookup::Nothing;
+        }
+        Lookup::Compute {
+            items,
+            version: live.version,
+        }
+    }
+
+    /// Keeps `items` (computed for event version `version` of `user` with the model of
+    /// `generation`) for the user's next requests; ignored when an event arrived meanwhile.
+    pub fn memoize(&self, user: &str, generation: u64, version: u64, items: &[RecommendedItem]) {
+        let shard = self.shards[shard_of(user)]
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(live) = shard.get(user).filter(|l| l.version == version) else {
+            return;
+        };
+        let mut memo = live.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.retain(|x| x.generation != generation);
+        memo.push(Memo {
+            generation,
+            version,
+            items: items.into(),
+        });
     }
 
     /// Starts the writer thread over `log`; `apply` runs on each durable batch before it is

@@ -18,7 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::errors::{ApiError, ErrorBody};
 use super::items::ItemOut;
-use super::live::MAX_BATCH;
+use super::live::{Live, Lookup, MAX_BATCH};
 use super::metrics::ModelMetrics;
 use super::retrain::{retrain, RetrainError};
 use super::state::{AppState, ModelEntry};
@@ -280,29 +280,8 @@ fn user_answer(state: &AppState, model: &str, user_id: &str, n: usize) -> Respon
         return unknown_model(state, model).into_response();
     };
     if let Some(live) = &state.live {
-        let mut items = Vec::new();
-        let has_events = live.user_items(user_id, entry.events_through, &entry.rec, &mut items);
-        let live_popularity = entry.rec.kind() == ModelKind::Popularity && !entry.popularity_delta.is_empty();
-        if (has_events && !items.is_empty()) || live_popularity {
-            let result = with_scratch(|s| {
-                entry.popularity_delta.with(|popularity| {
-                    let history = LiveHistory {
-                        items: &items,
-                        popularity,
-                    };
-                    entry
-                        .rec
-                        .recommend_user_live(user_id, history, n, &RecommendOptions::default(), s)
-                })
-            });
-            return match result {
-                Ok(recs) => list_response(entry, &recs),
-                Err(e) => {
-                    let mut resp = ApiError::from(e).into_response();
-                    resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
-                    resp
-                }
-            };
+        if let Some(resp) = live_answer(state, live, entry, user_id, n) {
+            return resp;
         }
     }
     let result = with_scratch(|s| match entry.top_cache.get(&entry.rec, user_id, n, s) {
@@ -318,6 +297,67 @@ fn user_answer(state: &AppState, model: &str, user_id: &str, n: usize) -> Respon
         let mut resp = e.into_response();
         resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
         resp
+    })
+}
+
+/// The answer for a user with live events the model does not contain (or from the popularity
+/// model once its counts moved); `None` when live events change nothing for this user.
+/// Lists are memoized per user like `--cache-top`'s, until the user's next event.
+fn live_answer(
+    state: &AppState,
+    live: &Live,
+    entry: &ModelEntry,
+    user_id: &str,
+    n: usize,
+) -> Option<Response> {
+    let is_popularity = entry.rec.kind() == ModelKind::Popularity;
+    let live_popularity = is_popularity && !entry.popularity_delta.is_empty();
+    let memo_n = state.config.cache_top.max(n);
+    // The popularity model's counts move with everyone's events: its lists are not memoized.
+    let memoize = !is_popularity && state.config.cache_top > 0;
+    let (items, version) = match live.lookup(user_id, &entry.live_view(), entry.generation, n) {
+        Lookup::Memo(items) => {
+            let fallback = match items.first() {
+                Some(first) if first.fallback => Fallback::Popularity,
+                _ if items.iter().any(|i| i.fallback) => Fallback::Partial,
+                _ => Fallback::None,
+            };
+            return Some(items_response(entry, &items, fallback, 0));
+        }
+        Lookup::Compute { items, version } => (items, Some(version)),
+        Lookup::Nothing if live_popularity => (Vec::new(), None),
+        Lookup::Nothing => return None,
+    };
+    let k = if memoize && version.is_some() { memo_n } else { n };
+    let result = with_scratch(|s| {
+        entry.popularity_delta.with(|popularity| {
+            let history = LiveHistory {
+                items: &items,
+                popularity,
+            };
+            entry
+                .rec
+                .recommend_user_live(user_id, history, k, &RecommendOptions::default(), s)
+        })
+    });
+    Some(match result {
+        Ok(recs) => {
+            if let (true, Some(version)) = (memoize, version) {
+                live.memoize(user_id, entry.generation, version, &recs.items);
+            }
+            let shown = &recs.items[..n.min(recs.items.len())];
+            let fallback = match (recs.fallback, shown.iter().any(|i| i.fallback)) {
+                (Fallback::Popularity, _) => Fallback::Popularity,
+                (_, true) => Fallback::Partial,
+                _ => Fallback::None,
+            };
+            items_response(entry, shown, fallback, 0)
+        }
+        Err(e) => {
+            let mut resp = ApiError::from(e).into_response();
+            resp.extensions_mut().insert(ModelTag(entry.metrics.clone()));
+            resp
+        }
     })
 }
 

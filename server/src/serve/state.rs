@@ -40,6 +40,9 @@ pub struct ModelEntry {
     pub name_header: Option<axum::http::HeaderValue>,
     /// Live events up to this sequence number are in the model (`training.events_through`).
     pub events_through: u64,
+    /// Unique per loaded model (memoized live answers are keyed by it, so a reload's new
+    /// entry never reads the old one's).
+    pub generation: u64,
     /// The popularity model's live count deltas.
     pub popularity_delta: PopularityDelta,
 }
@@ -275,6 +278,8 @@ pub fn etag(bytes: &[u8]) -> String {
     format!("W/\"{h:016x}-{:x}\"", bytes.len())
 }
 
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Builds a model set from freshly loaded files plus `kept` entries (old models whose file
 /// failed to reload; they keep their names).
 fn build_set(
@@ -297,6 +302,7 @@ fn build_set(
             item_json: super::items::ItemJson::new(&l.rec),
             name_header: axum::http::HeaderValue::from_str(&name).ok(),
             events_through: events_through(&l.rec),
+            generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             popularity_delta: PopularityDelta::default(),
             etag: etag(&l.bytes),
             name,
