@@ -257,11 +257,15 @@ pub fn read_all(dir: &Path, through: u64) -> Result<(Vec<Record>, LogReport)> {
     let mut out = Vec::new();
     let mut all = segments(&dir.join(ARCHIVE))?;
     all.extend(segments(dir)?);
-    for (_, path) in all {
+    let last = all.len().saturating_sub(1);
+    for (k, (_, path)) in all.into_iter().enumerate() {
         let (records, end, _) = read_segment(&path)?;
         report.segments += 1;
-        if let SegmentEnd::Torn { offset, reason, .. } = end {
-            report.corrupt.push((path.clone(), offset, reason));
+        match end {
+            // The open segment of a running server may end in a record being written.
+            SegmentEnd::Torn { .. } if k == last => {}
+            SegmentEnd::Torn { offset, reason, .. } => report.corrupt.push((path.clone(), offset, reason)),
+            SegmentEnd::Clean => {}
         }
         out.extend(records.into_iter().filter(|r| r.seq <= through));
     }
