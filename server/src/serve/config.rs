@@ -8,9 +8,19 @@ use crate::error::{Result, ServerError};
 /// Command-line options of `reco serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Folder of model files (`*.safetensors`, as written by `reco train`).
+    /// Folder of model files (`*.safetensors`, as written by `reco train`), or the URL of a
+    /// model store to follow as a replica: another `reco serve` (`http://primary:8000`),
+    /// polled every --poll, its files mirrored into --models-cache.
     #[arg(long, default_value = "models")]
-    pub models: PathBuf,
+    pub models: String,
+    /// Where a replica keeps the files of its model store (with --models URL); it starts
+    /// from them when the store is down at start-up.
+    #[arg(long, default_value = "models-cache")]
+    pub models_cache: PathBuf,
+    /// How often a replica asks its model store for new versions (ETag requests: an unchanged
+    /// file costs a 304), e.g. `30s`, `5m`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub poll: Duration,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
@@ -98,6 +108,15 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs(n * secs))
 }
 
+/// The model store a replica follows.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Its URL.
+    pub url: String,
+    /// Poll period.
+    pub poll: Duration,
+}
+
 /// Live events: where they are kept and the token that writes them.
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
@@ -121,8 +140,10 @@ pub struct RetrainConfig {
 /// Everything [`super::serve`] needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Folder of model files.
+    /// Folder of model files (a replica's cache of its store).
     pub models_dir: PathBuf,
+    /// The model store this replica follows, if any.
+    pub store: Option<StoreConfig>,
     /// Listen address (port 0 = any free port).
     pub addr: SocketAddr,
     /// A/B split for `GET /recommend/{user_id}`.
@@ -159,6 +180,7 @@ impl ServeConfig {
     pub fn new(models_dir: impl Into<PathBuf>) -> Self {
         ServeConfig {
             models_dir: models_dir.into(),
+            store: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             ab: None,
             admin_token: None,
@@ -236,6 +258,20 @@ impl ServeArgs {
         if self.retrain_threads == 0 {
             return Err(ServerError::Usage("--retrain-threads must be at least 1".into()));
         }
+        let (models_dir, store) = if super::store::is_url(&self.models) {
+            if self.retrain_every.is_some() || self.events_dir.is_some() {
+                return Err(ServerError::Usage(
+                    "a replica (--models URL) serves its store's models: events and retraining belong on the primary".into(),
+                ));
+            }
+            let store = StoreConfig {
+                url: self.models.clone(),
+                poll: self.poll,
+            };
+            (self.models_cache.clone(), Some(store))
+        } else {
+            (PathBuf::from(&self.models), None)
+        };
         Ok(ServeConfig {
             events,
             retrain: RetrainConfig {
@@ -243,7 +279,8 @@ impl ServeArgs {
                 every: self.retrain_every,
                 threads: self.retrain_threads,
             },
-            models_dir: self.models.clone(),
+            models_dir,
+            store,
             addr: SocketAddr::new(self.host, self.port),
             ab: self.ab.clone(),
             admin_token,

@@ -24,6 +24,7 @@ mod metrics;
 mod retrain;
 mod routes;
 mod state;
+mod store;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +45,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use config::{parse_duration, AbSplit, EventsConfig, RetrainConfig, ServeArgs, ServeConfig};
+pub use config::{parse_duration, AbSplit, EventsConfig, RetrainConfig, ServeArgs, ServeConfig, StoreConfig};
 pub use conn::{ConnLimits, ConnStats};
 pub use errors::ApiError;
 pub use live::MAX_BATCH;
@@ -101,6 +102,12 @@ impl Server {
 /// starts serving in the background.
 pub async fn serve(config: ServeConfig) -> Result<Server> {
     let metrics = metrics::Metrics::default();
+    let store = match &config.store {
+        Some(sc) => Some(Arc::new(
+            first_sync(sc, &config.models_dir, config.request_timeout).await?,
+        )),
+        None => None,
+    };
     let (dir, cache_top) = (config.models_dir.clone(), config.cache_top);
     let (models, metrics) = tokio::task::spawn_blocking(move || {
         state::load_initial(&dir, &metrics, cache_top).map(|m| (m, metrics))
@@ -118,7 +125,9 @@ pub async fn serve(config: ServeConfig) -> Result<Server> {
         }
     }
     let addr = config.addr;
-    let state = Arc::new(AppState::new(config, models, metrics));
+    let mut state = AppState::new(config, models, metrics);
+    state.store = store;
+    let state = Arc::new(state);
     if let Some(events) = &state.config.events {
         start_events(&state, events.dir.clone()).await?;
     }
@@ -138,6 +147,9 @@ pub async fn serve(config: ServeConfig) -> Result<Server> {
     }
     if let Some(every) = state.config.retrain.every {
         spawn_retrainer(state.clone(), every);
+    }
+    if let (Some(store), Some(sc)) = (&state.store, &state.config.store) {
+        spawn_store_poller(state.clone(), store.clone(), sc.poll);
     }
     let c = &state.config;
     let (max_connections, fd_limit) = conn::clamp_to_fd_limit(c.max_connections);
@@ -217,6 +229,62 @@ async fn start_events(state: &Arc<AppState>, dir: std::path::PathBuf) -> Result<
         }
     })
     .map_err(|e| ServerError::Usage(format!("cannot start the event writer thread: {e}")))
+}
+
+/// The first poll of a replica's store: must succeed, unless the cache holds models from an
+/// earlier run (then the replica starts on them and says so).
+async fn first_sync(sc: &StoreConfig, cache: &std::path::Path, timeout: Duration) -> Result<store::Store> {
+    let (url, cache) = (sc.url.clone(), cache.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let store = store::Store::new(&url, &cache, timeout.max(Duration::from_secs(30)))
+            .map_err(ServerError::Usage)?;
+        match store.sync() {
+            Ok(_) => Ok(store),
+            Err(e) if state::model_files(&cache).is_ok() => {
+                tracing::warn!(error = %e, cache = %cache.display(),
+                    "the model store is unreachable: starting on the cached models, polling on");
+                Ok(store)
+            }
+            Err(e) => Err(ServerError::Usage(format!(
+                "{e}; and {} holds no cached models to start from",
+                cache.display()
+            ))),
+        }
+    })
+    .await
+    .map_err(|e| ServerError::Usage(format!("the model store task failed: {e}")))?
+}
+
+/// Polls the store every `poll`; reloads when a file changed. A failed poll is logged (once
+/// per outage, then at each recovery) and counted; the models being served stay.
+fn spawn_store_poller(state: Arc<AppState>, store: Arc<store::Store>, poll: Duration) {
+    let weak = Arc::downgrade(&state);
+    drop(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            let s = store.clone();
+            let was_failing = store.status.consecutive_failures.load(Ordering::Relaxed) > 0;
+            match tokio::task::spawn_blocking(move || s.sync()).await {
+                Ok(Ok(changed)) => {
+                    if was_failing {
+                        tracing::info!(url = %store.url, "the model store is reachable again");
+                    }
+                    if changed {
+                        let _ = state.reload().await;
+                    }
+                }
+                Ok(Err(e)) if !was_failing => {
+                    tracing::warn!(error = %e, "model store poll failed; the current models keep serving")
+                }
+                Ok(Err(_)) => {}
+                Err(e) => tracing::error!(error = %e, "model store poll task failed"),
+            }
+        }
+    });
 }
 
 /// Retrains every `every` in the background (a failure is logged and counted; the next

@@ -239,6 +239,7 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         "models": list,
         "ab": ab,
         "admin": state.config.admin_token.is_some(),
+        "store": state.store.as_ref().map(|s| s.health()),
     });
     json_response(serde_json::to_vec(&body).unwrap_or_default())
 }
@@ -962,6 +963,42 @@ fn live_metrics(state: &AppState, out: &mut String) {
             r.last_millis.load(Relaxed) as f64 / 1000.0,
         ),
     ];
+    if let Some(store) = &state.store {
+        let s = &store.status;
+        let up = s.consecutive_failures.load(Relaxed) == 0 && s.last_success_unix.load(Relaxed) > 0;
+        series.extend([
+            (
+                "reco_model_store_up",
+                "gauge",
+                "1 when the last poll of the model store (--models URL) succeeded.",
+                f64::from(u8::from(up)),
+            ),
+            (
+                "reco_model_store_polls_total{result=\"ok\"}",
+                "counter",
+                "Polls of the model store by result.",
+                s.polls_ok.load(Relaxed) as f64,
+            ),
+            (
+                "reco_model_store_polls_total{result=\"error\"}",
+                "",
+                "",
+                s.polls_failed.load(Relaxed) as f64,
+            ),
+            (
+                "reco_model_store_last_success_timestamp_seconds",
+                "gauge",
+                "When the model store last answered (Unix seconds).",
+                s.last_success_unix.load(Relaxed) as f64,
+            ),
+            (
+                "reco_model_store_downloads_total",
+                "counter",
+                "Model files downloaded from the store.",
+                s.downloads.load(Relaxed) as f64,
+            ),
+        ]);
+    }
     if let Some(live) = &state.live {
         let m = &live.metrics;
         series.extend([

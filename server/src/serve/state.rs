@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::config::ServeConfig;
 use super::live::{events_through, Live, LiveModel, PopularityDelta};
 use super::metrics::{Metrics, ModelMetrics, RetrainMetrics};
+use super::store::Store;
 use crate::error::{Result, ServerError};
 
 /// One served model: the recommender, where it came from, and its metrics.
@@ -357,6 +358,8 @@ pub struct AppState {
     pub retrain_lock: tokio::sync::Mutex<()>,
     /// Retrain counters.
     pub retrain_metrics: RetrainMetrics,
+    /// The model store this replica follows (`--models URL`).
+    pub store: Option<Arc<Store>>,
     /// The configuration the server was started with.
     pub config: ServeConfig,
     /// This server's metrics.
@@ -372,6 +375,7 @@ impl AppState {
             live,
             retrain_lock: Default::default(),
             retrain_metrics: RetrainMetrics::default(),
+            store: None,
             models: ArcSwap::from_pointee(models),
             config,
             metrics,
