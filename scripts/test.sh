@@ -51,6 +51,9 @@ run cargo build -p reco-core --no-default-features --target wasm32v1-none
 step "Rust tests (core, CLI, REST server, README doctests)"
 run cargo test --workspace
 
+step "replicas following an S3-compatible store (moto server on loopback; scripts/test-s3.sh)"
+run scripts/test-s3.sh
+
 step "wasm package, browser demo (wasm-bindgen tests in Node + Chromium, node --test, Playwright, scripts/run.sh end to end)"
 run scripts/test-web.sh
 

@@ -259,3 +259,141 @@ fn two_replicas_follow_a_new_version_within_the_poll_with_no_failed_request() {
         "{err}"
     );
 }
+
+/// The moto S3 server to test against: `RECO_MOTO_SERVER` or `moto_server` on the PATH
+/// (scripts/test-s3.sh installs it and runs this test).
+fn moto_server() -> std::process::Child {
+    let bin = std::env::var("RECO_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run scripts/test-s3.sh, which installs it"));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let a = agent();
+    let start = Instant::now();
+    while a.get(format!("{endpoint}/")).call().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "moto_server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The replicas and the uploader read these, as any AWS client would.
+    for (k, v) in [
+        ("AWS_ENDPOINT", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    assert_eq!(
+        a.put(format!("{endpoint}/models-bucket"))
+            .send_empty()
+            .unwrap()
+            .status(),
+        200
+    );
+    child
+}
+
+/// Uploads the model files of `dir` under `s3://models-bucket/prod/`.
+fn upload(rt: &tokio::runtime::Runtime, dir: &Path) {
+    use object_store::ObjectStore;
+    let store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name("models-bucket")
+        .build()
+        .unwrap();
+    for f in ["als.safetensors", "popularity.safetensors"] {
+        let bytes = std::fs::read(dir.join(f)).unwrap();
+        rt.block_on(store.put(&object_store::path::Path::from(format!("prod/{f}")), bytes.into()))
+            .unwrap();
+    }
+}
+
+#[test]
+#[ignore = "needs moto_server: scripts/test-s3.sh installs it and runs this"]
+fn replicas_follow_an_s3_store_and_survive_its_outage() {
+    let mut moto = moto_server();
+    let (src, c1, c2) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    write_models(src.path(), 1);
+    upload(&rt, src.path());
+    let url = "s3://models-bucket/prod";
+    let replicas = [
+        start(replica_config(c1.path(), url)).unwrap(),
+        start(replica_config(c2.path(), url)).unwrap(),
+    ];
+    let a = agent();
+    let v1 = etag(&a, &replicas[0].base);
+    assert_eq!(etag(&a, &replicas[1].base), v1);
+    let stop = AtomicBool::new(false);
+    let (ok, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let switch = std::thread::scope(|scope| {
+        for r in &replicas {
+            let (base, stop, ok, failed) = (r.base.clone(), &stop, &ok, &failed);
+            scope.spawn(move || {
+                let a = agent();
+                let mut k = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match a.get(format!("{base}/recommend/als/u{}", k % 40)).call() {
+                        Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                    k += 1;
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        write_models(src.path(), 2);
+        upload(&rt, src.path());
+        let published = Instant::now();
+        let mut switched = Vec::new();
+        for r in &replicas {
+            while etag(&a, &r.base) == v1 {
+                assert!(
+                    published.elapsed() < POLL * 10,
+                    "a replica did not follow the store"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            switched.push(published.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        switched
+    });
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert!(ok.load(Ordering::Relaxed) > 50);
+    assert_eq!(etag(&a, &replicas[0].base), etag(&a, &replicas[1].base));
+    for (k, took) in switch.iter().enumerate() {
+        assert!(
+            *took < POLL + Duration::from_millis(1500),
+            "replica {k} took {took:?}"
+        );
+        println!("replica {k} served the new S3 version {took:?} after the upload");
+    }
+    // The store goes down: the replicas keep serving and report it.
+    let want = json(&a, &format!("{}/recommend/als/u3", replicas[0].base));
+    moto.kill().unwrap();
+    moto.wait().unwrap();
+    std::thread::sleep(POLL * 4);
+    for r in &replicas {
+        assert_eq!(json(&a, &format!("{}/recommend/als/u3", r.base)), want);
+        let health = json(&a, &format!("{}/", r.base));
+        assert_eq!(health["store"]["ok"], false, "{health}");
+        assert_eq!(metric(&a, &r.base, "reco_model_store_up"), 0.0);
+    }
+}

@@ -9,8 +9,9 @@ use crate::error::{Result, ServerError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Folder of model files (`*.safetensors`, as written by `reco train`), or the URL of a
-    /// model store to follow as a replica: another `reco serve` (`http://primary:8000`),
-    /// polled every --poll, its files mirrored into --models-cache.
+    /// model store to follow as a replica: another `reco serve` (`http://primary:8000`) or an
+    /// S3-compatible bucket (`s3://bucket/prefix`; credentials, region and endpoint from the
+    /// AWS_* variables), polled every --poll, its files mirrored into --models-cache.
     #[arg(long, default_value = "models")]
     pub models: String,
     /// Where a replica keeps the files of its model store (with --models URL); it starts

@@ -103,9 +103,7 @@ impl Server {
 pub async fn serve(config: ServeConfig) -> Result<Server> {
     let metrics = metrics::Metrics::default();
     let store = match &config.store {
-        Some(sc) => Some(Arc::new(
-            first_sync(sc, &config.models_dir, config.request_timeout).await?,
-        )),
+        Some(sc) => Some(Arc::new(first_sync(sc, &config.models_dir).await?)),
         None => None,
     };
     let (dir, cache_top) = (config.models_dir.clone(), config.cache_top);
@@ -233,26 +231,22 @@ async fn start_events(state: &Arc<AppState>, dir: std::path::PathBuf) -> Result<
 
 /// The first poll of a replica's store: must succeed, unless the cache holds models from an
 /// earlier run (then the replica starts on them and says so).
-async fn first_sync(sc: &StoreConfig, cache: &std::path::Path, timeout: Duration) -> Result<store::Store> {
-    let (url, cache) = (sc.url.clone(), cache.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let store = store::Store::new(&url, &cache, timeout.max(Duration::from_secs(30)))
-            .map_err(ServerError::Usage)?;
-        match store.sync() {
-            Ok(_) => Ok(store),
-            Err(e) if state::model_files(&cache).is_ok() => {
-                tracing::warn!(error = %e, cache = %cache.display(),
-                    "the model store is unreachable: starting on the cached models, polling on");
-                Ok(store)
-            }
-            Err(e) => Err(ServerError::Usage(format!(
+async fn first_sync(sc: &StoreConfig, cache: &std::path::Path) -> Result<store::Store> {
+    let store = Arc::new(store::Store::new(&sc.url, cache).map_err(ServerError::Usage)?);
+    match store.sync().await {
+        Ok(_) => {}
+        Err(e) if state::model_files(cache).is_ok() => {
+            tracing::warn!(error = %e, cache = %cache.display(),
+                "the model store is unreachable: starting on the cached models, polling on");
+        }
+        Err(e) => {
+            return Err(ServerError::Usage(format!(
                 "{e}; and {} holds no cached models to start from",
                 cache.display()
-            ))),
+            )))
         }
-    })
-    .await
-    .map_err(|e| ServerError::Usage(format!("the model store task failed: {e}")))?
+    }
+    Arc::try_unwrap(store).map_err(|_| ServerError::Usage("the model store is still in use".into()))
 }
 
 /// Polls the store every `poll`; reloads when a file changed. A failed poll is logged (once
@@ -266,10 +260,9 @@ fn spawn_store_poller(state: Arc<AppState>, store: Arc<store::Store>, poll: Dura
         loop {
             tick.tick().await;
             let Some(state) = weak.upgrade() else { break };
-            let s = store.clone();
             let was_failing = store.status.consecutive_failures.load(Ordering::Relaxed) > 0;
-            match tokio::task::spawn_blocking(move || s.sync()).await {
-                Ok(Ok(changed)) => {
+            match store.sync().await {
+                Ok(changed) => {
                     if was_failing {
                         tracing::info!(url = %store.url, "the model store is reachable again");
                     }
@@ -277,11 +270,10 @@ fn spawn_store_poller(state: Arc<AppState>, store: Arc<store::Store>, poll: Dura
                         let _ = state.reload().await;
                     }
                 }
-                Ok(Err(e)) if !was_failing => {
+                Err(e) if !was_failing => {
                     tracing::warn!(error = %e, "model store poll failed; the current models keep serving")
                 }
-                Ok(Err(_)) => {}
-                Err(e) => tracing::error!(error = %e, "model store poll task failed"),
+                Err(_) => {}
             }
         }
     });

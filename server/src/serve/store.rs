@@ -1,21 +1,33 @@
-//! A model store a replica follows (`reco serve --models http://primary:8000`): another
-//! `reco serve` whose `GET /` lists its model files and `GET /models/{file}` serves them with
-//! ETags. Each poll asks for every listed file with `If-None-Match`, downloads what changed,
-//! checks that it loads, and writes it atomically into the local cache folder (which the
-//! replica then reloads, like a local reload); files no longer listed are removed. A store
-//! that is down or serves a broken file changes nothing: the last good models keep serving,
-//! and the failure shows in `/` and `/metrics`.
+//! A model store a replica follows:
+//! - `--models http://primary:8000`: another `reco serve`, whose `GET /` lists its model files
+//!   and `GET /models/{file}` serves them with ETags (each poll asks with `If-None-Match`);
+//! - `--models s3://bucket/prefix`: an S3-compatible object store through `object_store`
+//!   (credentials, region and endpoint from the usual `AWS_*` variables, e.g. `AWS_ENDPOINT`
+//!   and `AWS_ALLOW_HTTP=true` for MinIO or moto); the `*.safetensors` objects directly under
+//!   the prefix, compared by ETag.
+//!
+//! A poll downloads what changed, checks that it loads, and writes it atomically into the local
+//! cache folder (which the replica then reloads, like a local reload); files no longer listed
+//! are removed. A store that is down or serves a broken file changes nothing: the last good
+//! models keep serving, and the failure shows in `/` and `/metrics`.
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reco_core::model_file::write_atomic;
 use reco_core::recommender::Recommender;
 use serde_json::Value;
 
+/// Time to connect to an HTTP store.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for an HTTP store to start answering (the body may then take as long as it needs).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an S3 request is retried before the poll fails.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest model file a replica downloads.
 const MAX_FILE_BYTES: u64 = 16 << 30;
 
@@ -36,13 +48,23 @@ pub struct StoreStatus {
     pub last_error: Mutex<Option<String>>,
 }
 
+/// Where the files come from.
+enum Source {
+    /// Another `reco serve` at this root URL.
+    Http { root: String, agent: ureq::Agent },
+    /// An S3-compatible bucket and the prefix of the files.
+    S3 {
+        store: Box<dyn object_store::ObjectStore>,
+        prefix: object_store::path::Path,
+    },
+}
+
 /// The store a replica follows.
 pub struct Store {
-    /// The store's base URL (`http://host:port`), as given.
+    /// The store's URL, as given.
     pub url: String,
-    root: String,
+    source: Source,
     cache: PathBuf,
-    agent: ureq::Agent,
     etags: Mutex<HashMap<String, String>>,
     /// What the polls found.
     pub status: StoreStatus,
@@ -50,38 +72,60 @@ pub struct Store {
 
 /// True when `models` names a model store rather than a folder.
 pub fn is_url(models: &str) -> bool {
-    models.starts_with("http://") || models.starts_with("https://")
+    ["http://", "https://", "s3://"]
+        .iter()
+        .any(|p| models.starts_with(p))
 }
 
 impl Store {
-    /// A store at `url` (`http(s)://host:port`, optionally ending in `/models/`) mirrored
-    /// into `cache`.
-    pub fn new(url: &str, cache: &Path, timeout: Duration) -> Result<Store, String> {
-        if !is_url(url) {
-            return Err(format!("`{url}` is not an http:// or https:// URL"));
-        }
-        let root = url.trim_end_matches('/').trim_end_matches("/models").to_string();
+    /// A store at `url` (`http(s)://host:port`, optionally ending in `/models/`, or
+    /// `s3://bucket/prefix`) mirrored into `cache`.
+    pub fn new(url: &str, cache: &Path) -> Result<Store, String> {
+        let source = if let Some(rest) = url.strip_prefix("s3://") {
+            let prefix = rest.split_once('/').map_or("", |(_, p)| p).trim_matches('/');
+            // A store that is down must fail the poll soon (the default retries for minutes).
+            let retry = object_store::RetryConfig {
+                max_retries: 2,
+                retry_timeout: RETRY_TIMEOUT,
+                ..Default::default()
+            };
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| format!("cannot use the S3 store {url}: {e}"))?;
+            Source::S3 {
+                store: Box::new(store),
+                prefix: object_store::path::Path::from(prefix),
+            }
+        } else if is_url(url) {
+            let agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_connect(Some(CONNECT_TIMEOUT))
+                .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+                .build()
+                .into();
+            Source::Http {
+                root: url.trim_end_matches('/').trim_end_matches("/models").to_string(),
+                agent,
+            }
+        } else {
+            return Err(format!("`{url}` is not an http://, https:// or s3:// URL"));
+        };
         std::fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
         Ok(Store {
             url: url.to_string(),
-            root,
+            source,
             cache: cache.to_path_buf(),
-            agent,
             etags: Mutex::new(HashMap::new()),
             status: StoreStatus::default(),
         })
     }
 
-    /// The model files the store lists now.
-    fn list(&self) -> Result<Vec<String>, String> {
-        let mut resp = self
-            .agent
-            .get(format!("{}/", self.root))
+    /// The model files another `reco serve` lists now.
+    fn list_http(&self, root: &str, agent: &ureq::Agent) -> Result<Vec<String>, String> {
+        let mut resp = agent
+            .get(format!("{root}/"))
             .header("accept", "application/json")
             .call()
             .map_err(|e| format!("cannot reach the model store {}: {e}", self.url))?;
@@ -98,7 +142,7 @@ impl Store {
             .limit(16 << 20)
             .read_json()
             .map_err(|e| format!("the model store {} sent no model list: {e}", self.url))?;
-        let mut files: Vec<String> = health["models"]
+        let files: Vec<String> = health["models"]
             .as_object()
             .map(|m| {
                 m.values()
@@ -106,6 +150,11 @@ impl Store {
                     .collect()
             })
             .unwrap_or_default();
+        self.checked(files)
+    }
+
+    /// `files` sorted, checked to be plain model file names, and not empty.
+    fn checked(&self, mut files: Vec<String>) -> Result<Vec<String>, String> {
         files.sort();
         files.dedup();
         if let Some(bad) = files.iter().find(|f| !safe_file_name(f)) {
@@ -122,8 +171,16 @@ impl Store {
 
     /// One poll: mirrors the store into the cache folder; returns whether a file changed.
     /// On error nothing that was checked is lost and nothing broken is written.
-    pub fn sync(&self) -> Result<bool, String> {
-        let result = self.sync_inner();
+    pub async fn sync(self: &std::sync::Arc<Self>) -> Result<bool, String> {
+        let result = match &self.source {
+            Source::Http { .. } => {
+                let me = self.clone();
+                tokio::task::spawn_blocking(move || me.sync_http())
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the poll task failed: {e}")))
+            }
+            Source::S3 { store, prefix } => self.sync_s3(store.as_ref(), prefix).await,
+        };
         let s = &self.status;
         match &result {
             Ok(_) => {
@@ -144,20 +201,39 @@ impl Store {
         result
     }
 
-    fn sync_inner(&self) -> Result<bool, String> {
-        let files = self.list()?;
+    fn etag_of(&self, file: &str) -> Option<String> {
+        self.etags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(file)
+            .cloned()
+    }
+
+    /// Checks that `bytes` load, writes them as `file` in the cache, remembers `etag`.
+    fn keep(&self, file: &str, bytes: &[u8], etag: Option<String>) -> Result<(), String> {
+        Recommender::from_bytes(bytes).map_err(|e| format!("{file} from {} does not load: {e}", self.url))?;
+        let local = self.cache.join(file);
+        write_atomic(&local, bytes).map_err(|e| format!("cannot write {}: {e}", local.display()))?;
+        self.status.downloads.fetch_add(1, Relaxed);
+        let mut etags = self.etags.lock().unwrap_or_else(|p| p.into_inner());
+        match etag {
+            Some(etag) => etags.insert(file.to_string(), etag),
+            None => etags.remove(file),
+        };
+        Ok(())
+    }
+
+    fn sync_http(&self) -> Result<bool, String> {
+        let Source::Http { root, agent } = &self.source else {
+            return Ok(false);
+        };
+        let files = self.list_http(root, agent)?;
         let mut changed = false;
         for file in &files {
             let local = self.cache.join(file);
-            let known = self
-                .etags
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(file)
-                .cloned();
-            let mut req = self.agent.get(format!("{}/models/{file}", self.root));
-            if let Some(etag) = known.as_ref().filter(|_| local.is_file()) {
-                req = req.header("if-none-match", etag);
+            let mut req = agent.get(format!("{root}/models/{file}"));
+            if let Some(etag) = self.etag_of(file).filter(|_| local.is_file()) {
+                req = req.header("if-none-match", &etag);
             }
             let mut resp = req
                 .call()
@@ -179,19 +255,64 @@ impl Store {
                 .reader()
                 .read_to_end(&mut bytes)
                 .map_err(|e| format!("downloading {file} from {} failed: {e}", self.url))?;
-            Recommender::from_bytes(&bytes)
-                .map_err(|e| format!("{file} from {} does not load: {e}", self.url))?;
-            write_atomic(&local, &bytes).map_err(|e| format!("cannot write {}: {e}", local.display()))?;
-            self.status.downloads.fetch_add(1, Relaxed);
-            if let Some(etag) = etag {
-                self.etags
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(file.clone(), etag);
-            }
+            self.keep(file, &bytes, etag)?;
             changed = true;
         }
-        // Files the store no longer lists leave the cache (and so the replica).
+        Ok(self.prune(&files)? || changed)
+    }
+
+    async fn sync_s3(
+        &self,
+        store: &dyn object_store::ObjectStore,
+        prefix: &object_store::path::Path,
+    ) -> Result<bool, String> {
+        use futures_util::TryStreamExt;
+        let listed: Vec<object_store::ObjectMeta> = store
+            .list_with_delimiter(Some(prefix))
+            .await
+            .map_err(|e| format!("cannot list {}: {e}", self.url))?
+            .objects;
+        let metas: Vec<(String, object_store::ObjectMeta)> = listed
+            .into_iter()
+            .filter_map(|m| Some((m.location.filename()?.to_string(), m)))
+            .filter(|(name, _)| name.ends_with(".safetensors"))
+            .collect();
+        let files = self.checked(metas.iter().map(|(n, _)| n.clone()).collect())?;
+        let mut changed = false;
+        for (file, meta) in &metas {
+            if meta.size > MAX_FILE_BYTES {
+                return Err(format!(
+                    "{file} is {} bytes, over the {MAX_FILE_BYTES} a replica takes",
+                    meta.size
+                ));
+            }
+            let unchanged =
+                meta.e_tag.is_some() && self.etag_of(file) == meta.e_tag && self.cache.join(file).is_file();
+            if unchanged {
+                continue;
+            }
+            let got = store
+                .get(&meta.location)
+                .await
+                .map_err(|e| format!("cannot download {file} from {}: {e}", self.url))?;
+            let etag = got.meta.e_tag.clone();
+            let bytes: Vec<u8> = got
+                .into_stream()
+                .try_fold(Vec::new(), |mut acc, chunk| async move {
+                    acc.extend_from_slice(&chunk);
+                    Ok(acc)
+                })
+                .await
+                .map_err(|e| format!("downloading {file} from {} failed: {e}", self.url))?;
+            self.keep(file, &bytes, etag)?;
+            changed = true;
+        }
+        Ok(self.prune(&files)? || changed)
+    }
+
+    /// Removes the cached files the store no longer lists; true if any was.
+    fn prune(&self, files: &[String]) -> Result<bool, String> {
+        let mut changed = false;
         let entries = std::fs::read_dir(&self.cache)
             .map_err(|e| format!("cannot read {}: {e}", self.cache.display()))?;
         for entry in entries.flatten() {
