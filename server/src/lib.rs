@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod error;
 pub mod evaluate;
 pub mod export;
+pub mod import;
 pub mod ingest;
 pub mod item_features;
 pub mod limits;

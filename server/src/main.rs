@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, progress, recommend, serve, synth, train, tune};
+use reco_server::{evaluate, export, import, ingest, progress, recommend, serve, synth, train, tune};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -56,6 +56,9 @@ enum Command {
     ///
     /// Also writes or updates `index.json` beside it: the list of web models in that folder.
     Export(export::ExportArgs),
+    /// Turn a model trained elsewhere into a reco model file (`reco import spark-als DIR
+    /// --events FILE`: Spark MLlib's implicit ALS).
+    Import(import::ImportArgs),
     /// Write a seeded synthetic interactions CSV (planted low-rank preferences, Zipf item
     /// popularity, string ids) that `reco ingest` reads as is.
     Generate(synth::GenerateArgs),
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),
         Command::Generate(args) => synth::run(args),
+        Command::Import(args) => import::run(args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
