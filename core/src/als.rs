@@ -709,7 +709,7 @@ impl AlsModel {
     pub fn from_trained_factors(params: AlsParams, users: Vec<f32>, items: Vec<f32>) -> Result<AlsModel> {
         params.check()?;
         let dim = params.factors;
-        if items.is_empty() || items.len() % dim != 0 || users.len() % dim != 0 {
+        if items.is_empty() || !items.len().is_multiple_of(dim) || !users.len().is_multiple_of(dim) {
             return Err(RecoError::InvalidData(format!(
                 "{} user and {} item factor values are not whole rows of {dim} factors (or there are no items)",
                 users.len(),
