@@ -76,7 +76,8 @@ pub struct SparkAlsArgs {
     /// The Spark output folder (holding model/, users/, items/ and als/).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// The events Spark trained on (CSV/TSV, gzip or plain, as `reco ingest` reads them).
+    /// The events Spark trained on (CSV/TSV, gzip or plain, or Parquet — a file or Spark's
+    /// folder —, as `reco ingest` reads them).
     #[arg(long, value_name = "FILE")]
     pub events: PathBuf,
     /// How to read the events.

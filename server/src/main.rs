@@ -26,7 +26,8 @@ enum Command {
     /// Clean a raw interactions file and write data/processed/interactions.tsv and data/features/.
     ///
     /// With no arguments reads data/online_retail.csv.gz (UCI Online Retail) with the
-    /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, works with the column options.
+    /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, or Parquet (a file or a folder
+    /// of part files, as Spark and pandas write them) works with the column options.
     ///
     /// Limits: a record is at most 1 MiB; a quoted field spans at most 1,000 lines and must be
     /// closed (else the file is refused, naming the line where the quote opened); a used column
