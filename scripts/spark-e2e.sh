@@ -49,6 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 spark_conf=(--master 'local[2]' --conf spark.sql.shuffle.partitions=4 --conf spark.ui.enabled=false
+            --conf spark.ui.showConsoleProgress=false
             --conf spark.driver.memory=2g)
 quiet() { grep -v -E 'WARN|Stage [0-9]|log4j|setLogLevel|netlib|^\s*$' || true; }
 
