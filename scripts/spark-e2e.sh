@@ -19,15 +19,21 @@ step() {
 }
 
 # 1. Java and pyspark.
+apt_install() {
+  local sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
 if ! command -v java >/dev/null; then
   step "installing Java 17 (apt)"
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  apt_install openjdk-17-jre-headless
 fi
 venv=${RECO_SPARK_VENV:-$HOME/.cache/reco/spark-venv}
 if ! "$venv/bin/python" -c 'import pyspark, numpy' 2>/dev/null; then
   step "installing pyspark into $venv"
+  # Debian's python3 has no venv module until python3-venv is installed.
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'pyspark==4.3.0' numpy
 fi
@@ -79,10 +85,17 @@ step "spark: spark_recommend.py"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$reco" -q serve --models "$work/models" --port "$port" >"$work/serve.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(200):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("reco serve did not start")
+PY
 step "reco serve on port $port: comparing every user with Spark"
 python3 scripts/spark/compare.py "$work/spark_recs.jsonl" "http://127.0.0.1:$port/recommend/als" -n 10
 step "done"

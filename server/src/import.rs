@@ -7,7 +7,8 @@
 //!   version) and `userFactors/`, `itemFactors/` (Parquet, snappy: `id: int`,
 //!   `features: array<float>`);
 //! - `users/`, `items/`: Parquet tables of one string id column and one integer column (the
-//!   index Spark's ALS saw), e.g. `StringIndexer` output;
+//!   index Spark's ALS saw), e.g. `StringIndexer` output; without them Spark's integer ids
+//!   are the ids (events whose ids were integers already);
 //! - `als/`: `ALS.save()`, the estimator's metadata (`regParam`, `alpha`, `implicitPrefs`,
 //!   `nonnegative`, `maxIter`, `seed`). Without it, `--reg-param` and `--alpha` are required.
 //!
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
+use rayon::prelude::*;
 use reco_core::als::{AlsModel, AlsParams, AlsSolver};
 use reco_core::model_file::{write_atomic, ModelFile};
 use reco_core::recommender::attach_catalog;
@@ -73,7 +75,8 @@ pub enum ImportSource {
                         reco import spark-als out --events events.csv --items data/features/items.tsv -o models/als.safetensors"
 )]
 pub struct SparkAlsArgs {
-    /// The Spark output folder (holding model/, users/, items/ and als/).
+    /// The Spark output folder (holding model/, users/, items/ and als/; without users/ or
+    /// items/, Spark's integer ids are the ids).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
     /// The events Spark trained on (CSV/TSV, gzip or plain, or Parquet — a file or Spark's
@@ -411,6 +414,20 @@ fn read_mapping(dir: &Path, what: &str) -> Result<HashMap<String, i64>> {
     Ok(map)
 }
 
+/// The id table in `dir`; without one, Spark's integer ids are the ids (a job whose ids
+/// were integers already needs no mapping).
+fn mapping_or_identity(
+    dir: &Path,
+    what: &str,
+    factors: &HashMap<i64, Vec<f32>>,
+) -> Result<HashMap<String, i64>> {
+    if dir.exists() {
+        read_mapping(dir, what)
+    } else {
+        Ok(factors.keys().map(|&i| (i.to_string(), i)).collect())
+    }
+}
+
 /// Reads item names from a CSV/TSV catalog with a header.
 fn read_catalog(path: &Path) -> Result<HashMap<String, String>> {
     let tab = matches!(path.extension().and_then(|e| e.to_str()), Some("tsv" | "tab"));
@@ -461,8 +478,9 @@ fn align(
             return Err(bad(
                 dir,
                 format!(
-                    "{what} `{id}` is in the events but not in {what}s/: the events are not the \
-                     ones Spark trained on (pass the same file, with the same column options)"
+                    "{what} `{id}` is in the events but Spark has no such {what} (ids are mapped \
+                     by {what}s/): the events are not the ones Spark trained on (pass the same \
+                     file, with the same column options)"
                 ),
             ));
         };
@@ -512,8 +530,8 @@ pub fn import_spark_als(args: &SparkAlsArgs) -> Result<Imported> {
     let spark = read_params(dir, args.reg_param, args.alpha)?;
     let user_factors = read_factors(&dir.join("model/userFactors"), spark.rank)?;
     let item_factors = read_factors(&dir.join("model/itemFactors"), spark.rank)?;
-    let user_map = read_mapping(&dir.join("users"), "user")?;
-    let item_map = read_mapping(&dir.join("items"), "item")?;
+    let user_map = mapping_or_identity(&dir.join("users"), "user", &user_factors)?;
+    let item_map = mapping_or_identity(&dir.join("items"), "item", &item_factors)?;
 
     let (data, _report) = Dataset::read(&args.events, &args.read.to_options(false))?;
     let train = &data.interactions;
@@ -533,21 +551,28 @@ pub fn import_spark_als(args: &SparkAlsArgs) -> Result<Imported> {
     };
     let model = AlsModel::from_trained_factors(params, users, items)?;
 
-    // Every user's events, folded in, against Spark's own vector.
+    // Every user's events, folded in, against Spark's own vector (in parallel): per user the
+    // largest difference and the largest Spark factor.
+    let per_user: Vec<(f64, f64)> = (0..train.users.len())
+        .into_par_iter()
+        .map_init(Vec::new, |basket, u| -> reco_core::Result<(f64, f64)> {
+            let (cols, weights) = train.matrix.row(u);
+            basket.clear();
+            basket.extend(cols.iter().copied().zip(weights.iter().copied()));
+            let x = model.fold_in(basket)?;
+            Ok(x.iter()
+                .zip(model.user_factors(u))
+                .fold((0f64, 0f64), |(d, m), (a, b)| {
+                    (d.max((*a as f64 - *b as f64).abs()), m.max((*b as f64).abs()))
+                }))
+        })
+        .collect::<reco_core::Result<_>>()?;
     let (mut max_diff, mut worst, mut max_factor) = (0f64, 0usize, 0f64);
-    let mut basket = Vec::new();
-    for u in 0..train.users.len() {
-        let (cols, weights) = train.matrix.row(u);
-        basket.clear();
-        basket.extend(cols.iter().copied().zip(weights.iter().copied()));
-        let x = model.fold_in(&basket)?;
-        for (a, b) in x.iter().zip(model.user_factors(u)) {
-            let d = (*a as f64 - *b as f64).abs();
-            if d > max_diff {
-                (max_diff, worst) = (d, u);
-            }
-            max_factor = max_factor.max((*b as f64).abs());
+    for (u, &(d, m)) in per_user.iter().enumerate() {
+        if d > max_diff {
+            (max_diff, worst) = (d, u);
         }
+        max_factor = max_factor.max(m);
     }
     let worst_user = train.users.ids().get(worst).cloned().unwrap_or_default();
     if max_diff > args.tolerance {

@@ -204,7 +204,7 @@ fn bad_folders_files_and_events_fail_with_a_clear_message() {
     std::fs::write(fx.join("events.csv"), more).unwrap();
     let err = failure(d, &fx, &[]);
     assert!(
-        err.contains("user `stranger` is in the events but not in users/"),
+        err.contains("user `stranger` is in the events but Spark has no such user"),
         "{err}"
     );
     std::fs::write(fx.join("events.csv"), &events).unwrap();
@@ -267,4 +267,39 @@ fn bad_folders_files_and_events_fail_with_a_clear_message() {
     let o = reco(d, &[], &["import", "spark-als", "nowhere", "--events", "e.csv"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nowhere: no such folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn without_id_tables_spark_integer_ids_are_the_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fx = copy_fixture(d);
+    // StringIndexer (alphabetAsc) gave u000… and SKU-00… the indices 0, 1, …: events with
+    // those integers as ids are what a job without a mapping would have trained on.
+    let events = std::fs::read_to_string(fx.join("events.csv")).unwrap();
+    let numeric: String = events
+        .lines()
+        .enumerate()
+        .map(|(n, l)| {
+            if n == 0 {
+                return format!("{l}\n");
+            }
+            let f: Vec<&str> = l.split(',').collect();
+            let u: u32 = f[0][1..].parse().unwrap();
+            let i: u32 = f[1][4..].parse().unwrap();
+            format!("{u},{i},{}\n", f[2])
+        })
+        .collect();
+    std::fs::write(fx.join("events.csv"), numeric).unwrap();
+    std::fs::remove_dir_all(fx.join("spark/users")).unwrap();
+    std::fs::remove_dir_all(fx.join("spark/items")).unwrap();
+    let o = import(d, &fx, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("users 40, items 30, interactions 342"),
+        "{}",
+        stdout(&o)
+    );
+    let rec = Recommender::from_bytes(&std::fs::read(d.join("als.safetensors")).unwrap()).unwrap();
+    assert_eq!(rec.users().ids()[..3], ["0", "1", "2"]);
 }
