@@ -327,7 +327,15 @@ fn for_each_row(
         }));
         match read {
             Ok(result) => result?,
-            Err(_) => return Err(bad(&path, "the Parquet reader failed on this file (corrupt?)")),
+            Err(panic) => {
+                return Err(bad(
+                    &path,
+                    format!(
+                        "the Parquet reader failed on this file ({}); the file is corrupt",
+                        crate::ingest::parquet::panic_text(&*panic)
+                    ),
+                ))
+            }
         }
     }
     Ok(())

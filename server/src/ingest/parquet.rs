@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::{ChunkReader, FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::Field;
 
@@ -39,12 +39,10 @@ fn unusable(path: &Path, reason: String) -> ServerError {
     }
 }
 
-/// Opens one Parquet file: its top-level column names, its rows and its size.
-fn open_file(path: &Path) -> io::Result<(Vec<String>, RowIter<'static>, u64)> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
+/// Opens one Parquet file (a `File` or bytes in memory): its top-level column names and rows.
+fn open_reader<R: ChunkReader + 'static>(input: R) -> io::Result<(Vec<String>, RowIter<'static>)> {
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        let reader = SerializedFileReader::new(file)
+        let reader = SerializedFileReader::new(input)
             .map_err(|e| io::Error::other(format!("not a readable Parquet file: {e}")))?;
         let names = reader
             .metadata()
@@ -55,15 +53,31 @@ fn open_file(path: &Path) -> io::Result<(Vec<String>, RowIter<'static>, u64)> {
             .iter()
             .map(|f| f.name().to_string())
             .collect::<Vec<_>>();
-        Ok::<_, io::Error>((names, reader.into_iter()))
+        Ok::<_, io::Error>((names, RowIter::from_file_into(Box::new(reader))))
     }));
     match opened {
-        Ok(Ok((names, rows))) => Ok((names, rows, len)),
-        Ok(Err(e)) => Err(e),
+        Ok(result) => result,
         Err(_) => Err(io::Error::other(
             "the Parquet reader failed on this file (corrupt?)",
         )),
     }
+}
+
+/// Opens one Parquet file: its column names, its rows and its size.
+fn open_file(path: &Path) -> io::Result<(Vec<String>, RowIter<'static>, u64)> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let (names, rows) = open_reader(file)?;
+    Ok((names, rows, len))
+}
+
+/// The message of a caught panic (the parquet crate panics on some corrupt pages).
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// `field` as the text a CSV file would hold.
@@ -139,6 +153,23 @@ impl ParquetRecords {
         ))
     }
 
+    /// The rows of a Parquet file held in memory; `name` stands for it in messages.
+    pub fn from_bytes(name: &Path, bytes: &[u8]) -> Result<ParquetRecords> {
+        let (header, rows) =
+            open_reader(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| ServerError::io(name, e))?;
+        if header.is_empty() {
+            return Err(unusable(name, "the Parquet schema has no columns".into()));
+        }
+        Ok(ParquetRecords {
+            files: Vec::new().into_iter(),
+            current: Some((name.to_path_buf(), rows, bytes.len() as u64)),
+            header,
+            header_sent: false,
+            rows: 0,
+            bar: None,
+        })
+    }
+
     /// Advances `bar` by each file's size as it is finished.
     pub fn with_progress(mut self, bar: Progress) -> Self {
         self.bar = Some(bar);
@@ -197,11 +228,12 @@ impl ParquetRecords {
                     }
                     self.current = None;
                 }
-                Err(_) => {
+                Err(panic) => {
                     return Err(io::Error::other(format!(
-                        "{}: the Parquet reader failed after row {} (corrupt file?)",
+                        "{}: the Parquet reader failed after row {} ({}); the file is corrupt",
                         path.display(),
-                        self.rows
+                        self.rows,
+                        panic_text(&*panic)
                     )))
                 }
             }

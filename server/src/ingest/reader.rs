@@ -1005,6 +1005,10 @@ pub(crate) fn collect_bytes(
     bytes: &[u8],
     opts: &ReadOptions,
 ) -> Result<(Collected, IngestReport)> {
+    if bytes.starts_with(super::parquet::MAGIC) {
+        let records = Records::Parquet(super::parquet::ParquetRecords::from_bytes(path, bytes)?);
+        return collect_records(path, records, Progress::hidden(), "parquet".into(), opts);
+    }
     let gzip = bytes.starts_with(&[0x1f, 0x8b]);
     collect_from(
         path,
