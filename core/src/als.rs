@@ -699,6 +699,36 @@ impl AlsModel {
         Ok(AlsModel::from_factors(params.clone(), users, items))
     }
 
+    /// A model from factors trained elsewhere (e.g. Spark MLlib's ALS, `reco import`):
+    /// `users` is row-major `[n_users, params.factors]`, `items` `[n_items, params.factors]`.
+    /// `params` must describe how the factors were trained, since fold-in solves with them.
+    ///
+    /// Fails with [`RecoError::InvalidParameter`] for bad `params` and
+    /// [`RecoError::InvalidData`] for factors of the wrong length, non-finite or unservable
+    /// (the load-time checks of [`AlsModel::from_model_file`]).
+    pub fn from_trained_factors(params: AlsParams, users: Vec<f32>, items: Vec<f32>) -> Result<AlsModel> {
+        params.check()?;
+        let dim = params.factors;
+        if items.is_empty() || !items.len().is_multiple_of(dim) || !users.len().is_multiple_of(dim) {
+            return Err(RecoError::InvalidData(format!(
+                "{} user and {} item factor values are not whole rows of {dim} factors (or there are no items)",
+                users.len(),
+                items.len()
+            )));
+        }
+        if users.iter().chain(&items).any(|v| !v.is_finite()) {
+            return Err(RecoError::InvalidData(
+                "the factors hold non-finite values".into(),
+            ));
+        }
+        let model = AlsModel::from_factors(params, users, items);
+        model.check_servable().map_err(|e| match e {
+            RecoError::CorruptModel(m) => RecoError::InvalidData(m),
+            other => other,
+        })?;
+        Ok(model)
+    }
+
     /// Builds the model and its caches; `users` may be empty (item-only model).
     fn from_factors(params: AlsParams, users: Vec<f32>, items: Vec<f32>) -> AlsModel {
         let dim = params.factors;

@@ -112,6 +112,15 @@ pub enum ServerError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A Spark model folder, one of its Parquet files or the matching events that
+    /// `reco import` cannot use.
+    #[error("{}: {reason}", path.display())]
+    BadImport {
+        /// The folder or file involved.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A command-line option value that cannot be used.
     #[error("{0}")]
     Usage(String),

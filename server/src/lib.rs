@@ -8,6 +8,7 @@ pub mod error;
 pub mod evaluate;
 pub mod events;
 pub mod export;
+pub mod import;
 pub mod ingest;
 pub mod item_features;
 pub mod limits;

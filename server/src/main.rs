@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use reco_server::{evaluate, export, ingest, progress, recommend, replay, serve, synth, train, tune};
+use reco_server::{evaluate, export, import, ingest, progress, recommend, replay, serve, synth, train, tune};
 
 /// reco: an implicit-feedback recommender system (ALS, KNN, LightFM-style, popularity).
 ///
@@ -26,7 +26,8 @@ enum Command {
     /// Clean a raw interactions file and write data/processed/interactions.tsv and data/features/.
     ///
     /// With no arguments reads data/online_retail.csv.gz (UCI Online Retail) with the
-    /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, works with the column options.
+    /// online-retail preset. Any CSV/TSV/'::' file, gzip or plain, or Parquet (a file or a folder
+    /// of part files, as Spark and pandas write them) works with the column options.
     ///
     /// Limits: a record is at most 1 MiB; a quoted field spans at most 1,000 lines and must be
     /// closed (else the file is refused, naming the line where the quote opened); a used column
@@ -56,6 +57,9 @@ enum Command {
     ///
     /// Also writes or updates `index.json` beside it: the list of web models in that folder.
     Export(export::ExportArgs),
+    /// Turn a model trained elsewhere into a reco model file (`reco import spark-als DIR
+    /// --events FILE`: Spark MLlib's implicit ALS).
+    Import(import::ImportArgs),
     /// Write a seeded synthetic interactions CSV (planted low-rank preferences, Zipf item
     /// popularity, string ids) that `reco ingest` reads as is.
     Generate(synth::GenerateArgs),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Generate(args) => synth::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Import(args) => import::run(args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

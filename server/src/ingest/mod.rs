@@ -9,6 +9,7 @@
 //! (customer, stock code); item name = most common trimmed description; price = median.
 pub mod guard;
 pub mod output;
+pub mod parquet;
 pub mod reader;
 pub mod time;
 
@@ -97,7 +98,8 @@ impl ReadArgs {
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = crate::progress::HELP)]
 pub struct IngestArgs {
-    /// Raw interactions file: CSV, TSV or MovieLens '::' text, gzip or plain
+    /// Raw interactions file: CSV, TSV or MovieLens '::' text, gzip or plain; or Parquet
+    /// (snappy or uncompressed), a file or a folder of `*.parquet` files as Spark writes
     /// [default: data/online_retail.csv.gz with the online-retail preset].
     pub input: Option<PathBuf>,
     /// How to read the input.

@@ -1,6 +1,8 @@
 //! Raw interaction files → aggregated (user, item) pairs, with every rejected row counted.
 //!
-//! Input: CSV/TSV/`;`/`|` or MovieLens `::` text, gzip (detected by its magic bytes) or plain.
+//! Input: CSV/TSV/`;`/`|` or MovieLens `::` text, gzip (detected by its magic bytes) or plain;
+//! or Parquet (`PAR1` magic bytes, or a folder of `*.parquet` files; see [`super::parquet`]),
+//! read as records with a header line.
 //! The delimiter comes from `--delimiter`, else the extension (`.tsv`/`.tab` → tab, `.csv` →
 //! comma, after stripping `.gz`), else it is sniffed from the first line (`::` if present, else
 //! the most frequent of tab, comma, `;`, `|`).
@@ -612,7 +614,7 @@ impl Plan {
     }
 }
 
-/// Records of a CSV-like file or of a `::`-separated one.
+/// Records of a CSV-like file, of a `::`-separated one, or of Parquet files.
 enum Records {
     Csv(csv::Reader<Guard<Box<dyn BufRead>>>),
     DoubleColon {
@@ -620,6 +622,7 @@ enum Records {
         line: u64,
         buf: Vec<u8>,
     },
+    Parquet(super::parquet::ParquetRecords),
 }
 
 impl Records {
@@ -658,6 +661,7 @@ impl Records {
                 rec.push_field(&l[start..]);
                 return Ok(Some(*line));
             },
+            Records::Parquet(p) => p.next(rec),
         }
     }
 }
@@ -960,19 +964,38 @@ pub const SNIFF_BYTES: usize = 1 << 18;
 /// Reads one raw file into aggregated pairs and a report.
 pub(crate) fn collect(path: &Path, opts: &ReadOptions) -> Result<(Collected, IngestReport)> {
     let io_err = |e| ServerError::io(path, e);
+    if path.is_dir() {
+        return collect_parquet(path, opts);
+    }
     let mut file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 4];
     let mut got = 0;
-    while got < 2 {
+    while got < 4 {
         match file.read(&mut magic[got..]).map_err(io_err)? {
             0 => break,
             n => got += n,
         }
     }
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    let gzip = got == 2 && magic == [0x1f, 0x8b];
+    if got == 4 && &magic == super::parquet::MAGIC {
+        return collect_parquet(path, opts);
+    }
+    let gzip = got >= 2 && magic[..2] == [0x1f, 0x8b];
     collect_from(path, file, len, gzip, opts)
+}
+
+/// Reads a Parquet file, or a folder of them (as Spark writes), like a CSV file with a header.
+fn collect_parquet(path: &Path, opts: &ReadOptions) -> Result<(Collected, IngestReport)> {
+    let (records, len, files) = super::parquet::ParquetRecords::open(path)?;
+    let bar = progress_bar(len, path, opts.progress);
+    let label = if files == 1 {
+        "parquet".to_string()
+    } else {
+        format!("parquet ({files} files)")
+    };
+    let records = Records::Parquet(records.with_progress(bar.clone()));
+    collect_records(path, records, bar, label, opts)
 }
 
 /// Reads raw file bytes held in memory; `path` names them in messages and its extension
@@ -982,6 +1005,10 @@ pub(crate) fn collect_bytes(
     bytes: &[u8],
     opts: &ReadOptions,
 ) -> Result<(Collected, IngestReport)> {
+    if bytes.starts_with(super::parquet::MAGIC) {
+        let records = Records::Parquet(super::parquet::ParquetRecords::from_bytes(path, bytes)?);
+        return collect_records(path, records, Progress::hidden(), "parquet".into(), opts);
+    }
     let gzip = bytes.starts_with(&[0x1f, 0x8b]);
     collect_from(
         path,
@@ -1022,7 +1049,7 @@ fn collect_from(
         });
     }
     let delimiter = opts.delimiter.unwrap_or_else(|| detect_delimiter(path, head));
-    let mut records = match delimiter {
+    let records = match delimiter {
         Delimiter::DoubleColon => Records::DoubleColon {
             input: BufReader::with_capacity(1 << 16, Guard::new(input, None, None)),
             line: 0,
@@ -1040,6 +1067,19 @@ fn collect_from(
             )
         }
     };
+    let label = format!("{}{} separated", if gzip { "gzip, " } else { "" }, delimiter);
+    collect_records(path, records, bar, label, opts)
+}
+
+/// Reads every record: the first is the header (or data, see [`plan`]), each other a row.
+fn collect_records(
+    path: &Path,
+    mut records: Records,
+    bar: Progress,
+    label: String,
+    opts: &ReadOptions,
+) -> Result<(Collected, IngestReport)> {
+    let io_err = |e| ServerError::io(path, e);
     let mut rec = ByteRecord::new();
     let Some(first_line) = records.next(&mut rec).map_err(io_err)? else {
         return Err(ServerError::EmptyInput {
@@ -1047,12 +1087,12 @@ fn collect_from(
         });
     };
     let (plan, rules, first_is_data) = plan(path, opts, &rec)?;
+    // Parquet column names are never data, even when they name no known column.
+    let first_is_data = first_is_data && !matches!(records, Records::Parquet(_));
     let mut report = IngestReport {
         path: path.to_path_buf(),
         format: format!(
-            "{}{} separated, {}, preset {}",
-            if gzip { "gzip, " } else { "" },
-            delimiter,
+            "{label}, {}, preset {}",
             if first_is_data { "no header" } else { "header line" },
             match rules {
                 Rules::Generic => "generic",
