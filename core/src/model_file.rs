@@ -27,8 +27,13 @@ use serde_json::Value;
 use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 
-/// The newest model-file format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest model-file format version this build reads. Files are written with the oldest
+/// version that can hold them ([`ModelFile::format_version`]): 2 for a file with an
+/// approximate top-N index (tensors named `ann.*`, see [`crate::ann`]), else 1, so builds that
+/// read only version 1 still load every file without an index.
+pub const FORMAT_VERSION: u32 = 2;
+/// Tensor names of the approximate top-N index start with this.
+pub const INDEX_TENSOR_PREFIX: &str = "ann.";
 const MARKER: &str = "reco-model";
 
 /// An f32 as the JSON number with the same shortest decimal form (0.05, not 0.0500000007).
@@ -328,12 +333,22 @@ impl ModelFile {
         self.params.get(key).and_then(Value::as_f64)
     }
 
+    /// The format version this file is written with: 2 when it carries an approximate top-N
+    /// index (a tensor named `ann.*`), else 1.
+    pub fn format_version(&self) -> u32 {
+        if self.tensors.keys().any(|k| k.starts_with(INDEX_TENSOR_PREFIX)) {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Serializes to safetensors bytes.
     pub fn to_bytes(&self, precision: Precision) -> Result<Vec<u8>> {
         let json = |v: &dyn erased::Ser| v.to_json();
         let meta: Vec<(String, String)> = alloc::vec![
             ("reco.format".into(), MARKER.into()),
-            ("reco.format_version".into(), FORMAT_VERSION.to_string()),
+            ("reco.format_version".into(), self.format_version().to_string()),
             ("reco.kind".into(), self.kind.as_str().into()),
             ("reco.params".into(), json(&self.params)),
             ("reco.training".into(), json(&self.training)),
