@@ -5,10 +5,11 @@
 //! A factor model scores item `i` for a query vector `x` as `x·y_i + b_i` (+ a constant per
 //! query): `y_i` the item's factor row, `b_i` its bias (LightFM; none for ALS). The index
 //! clusters the item points `p_i = [y_i, b_i]` with k-means (Lloyd's algorithm, squared
-//! Euclidean distance) into `lists` lists and stores, per list, its centroid (the mean of its
-//! items' points) and its item ids (ascending, so a probe reads the factor rows in memory
-//! order). The index holds no copy of the factors: `4·(items + lists + 1)` bytes of ids and
-//! offsets plus `4·lists·(f + 1)` bytes of centroids, about 1/16 of 64 f32 factors.
+//! Euclidean distance) into `lists` lists and stores, per list, its centroid `c_l` (the mean of
+//! its items' points), its radius `r_l = max ‖p_i − c_l‖` and its item ids (ascending, so a
+//! probe reads the factor rows in memory order). The index holds no copy of the factors:
+//! `4·(items + 2·lists + 1)` bytes of ids, radii and offsets plus `4·lists·(f + 1)` bytes of
+//! centroids, about 2 % of 64 f32 factors.
 //!
 //! Build ([`IvfIndex::build`]): `lists = ⌈LISTS_PER_SQRT·√items⌉` by default; k-means is
 //! trained on a seeded sample of `SAMPLE_PER_LIST · lists` items (all items when fewer) for
@@ -18,17 +19,21 @@
 //! assignment runs in parallel with `std`, the sums in item order).
 //!
 //! # Query
-//! [`IvfIndex::search`] scores the centroids with the augmented query `[x, 1]`, probes lists in
-//! decreasing order of `[x, 1]·c` and scores every allowed item of a probed list exactly. It
+//! [`IvfIndex::search`] probes lists in decreasing order of the upper bound of their items'
+//! scores for the augmented query `x' = [x, 1]`: `x'·p_i = x'·c_l + x'·(p_i − c_l) ≤ x'·c_l +
+//! ‖x'‖·r_l` (Cauchy–Schwarz), and scores every allowed item of a probed list exactly. It
 //! stops after `probe` lists once at least `n` allowed items were scored, else probes more
 //! lists: filters never cost slots, and when every list has been probed the answer is the
 //! exact one. A candidate list is scored exactly item by item (no index needed). The best `n`
 //! are selected by [`crate::topn`]'s order (score, then lower item index).
 //!
-//! Inner product is not a metric: a list's centroid score `x·c` is the mean of its items'
-//! scores, not a bound. Ranking lists by it (as Faiss's inner-product IVF does) is what the
-//! recall measurements of `bench/ann-1m.md` use; the items of large norm (the popular ones,
-//! the ones that win inner-product queries) form lists of their own, whose centroids score high.
+//! Inner product is not a metric: a list's centroid score `x'·c_l` is the mean of its items'
+//! scores, not their maximum. Ranking by it (as Faiss's inner-product IVF does) fails on
+//! trained ALS factors, whose norms spread with popularity: on 885,703 ALS items
+//! (`bench/ann-1m.md`) the calibration then asked for 1,867 of 1,883 lists for a recall@10 of
+//! 0.97 (a wide list of low mean holds many users' best items). Ranking by the bound needs 15
+//! lists for 0.976. The bound is loose in 64 dimensions, so it only orders the lists: the
+//! search does not stop when it is met, it stops after the calibrated number of lists.
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec;
@@ -48,6 +53,8 @@ pub const SAMPLE_PER_LIST: usize = 32;
 pub const CALIBRATION_QUERIES: usize = 200;
 /// Length of the lists the calibration measures recall on.
 pub const CALIBRATION_N: usize = 10;
+/// The radius weights of the probe order the calibration chooses from (see the module docs).
+pub const ALPHAS: [f32; 5] = [0.0, 0.125, 0.25, 0.5, 1.0];
 /// Catalog size from which `reco train` / `reco export` build an index by default
 /// (`--ann auto`); smaller catalogs are scanned exactly.
 pub const AUTO_MIN_ITEMS: usize = 50_000;
@@ -56,6 +63,8 @@ const CENTROIDS: &str = "ann.centroids";
 const OFFSETS: &str = "ann.offsets";
 const ITEMS: &str = "ann.items";
 const PROBE: &str = "ann.probe";
+const RADII: &str = "ann.radii";
+const ALPHA: &str = "ann.alpha";
 
 /// True when `file` carries an index (a tensor name starts with `ann.`).
 pub fn file_has_index(file: &ModelFile) -> bool {
@@ -165,6 +174,10 @@ pub struct IvfIndex {
     point_dim: usize,
     /// Row-major `lists × point_dim`.
     centroids: Vec<f32>,
+    /// Per list, the largest distance of an item point to its centroid.
+    radii: Vec<f32>,
+    /// Weight of the radii in the probe order.
+    alpha: f32,
     /// `lists + 1` offsets into `items`.
     offsets: Vec<usize>,
     /// Item ids, list by list, ascending within a list; every item exactly once.
@@ -333,32 +346,44 @@ impl IvfIndex {
             items[next[l as usize]] = i as u32;
             next[l as usize] += 1;
         }
+        let mut radii = vec![0f32; lists];
+        let mut point = vec![0f32; pd];
+        for (i, &l) in labels.iter().enumerate() {
+            f.point(i, &mut point);
+            let l = l as usize;
+            let c = &centroids[l * pd..(l + 1) * pd];
+            let d2: f32 = point.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+            radii[l] = radii[l].max(libm::sqrtf(d2));
+        }
         let mut index = IvfIndex {
             point_dim: pd,
             centroids,
+            radii,
+            alpha: 1.0,
             offsets,
             items,
             probe: params.probe.clamp(1, lists),
         };
         if params.probe == 0 {
-            index.probe = index.calibrate(f, &labels, queries, params, &mut rng);
+            index.calibrate(f, &labels, queries, params, &mut rng);
         }
         Ok(index)
     }
 
-    /// The fewest lists to probe for a mean recall@[`CALIBRATION_N`] of `params.target_recall`
-    /// on `queries` (rows of `f.dim` values; when empty, [`CALIBRATION_QUERIES`] sampled item
-    /// rows), with `labels` each item's list: for each query, the position in probe order of
-    /// the list of each of its exact top items; the answer is the smallest position count
-    /// that covers the target share of them.
+    /// Chooses the probe order's radius weight `alpha` (among [`ALPHAS`]) and the probe count:
+    /// for each weight, the fewest lists that give a mean recall@[`CALIBRATION_N`] of
+    /// `params.target_recall` on `queries` (rows of `f.dim` values; when empty,
+    /// [`CALIBRATION_QUERIES`] sampled item rows), i.e. that hold that share of the queries'
+    /// exact top items (`labels`: each item's list); then the weight whose probe count scans
+    /// the fewest items on average.
     fn calibrate(
-        &self,
+        &mut self,
         f: ItemFactors,
         labels: &[u32],
         queries: &[f32],
         params: &IvfParams,
         rng: &mut Rng,
-    ) -> usize {
+    ) {
         let n = f.n_items();
         let sampled: Vec<f32>;
         let queries = if queries.len() >= f.dim {
@@ -372,9 +397,8 @@ impl IvfIndex {
                 .collect();
             &sampled
         };
-        let lists = self.lists();
-        // For each query, the probe positions of its exact top items' lists.
-        let positions = |q: &[f32]| -> Vec<usize> {
+        // Each query's exact top items, as their lists.
+        let top_lists = |q: &[f32]| -> Vec<u32> {
             let mut scores = vec![0f32; n];
             kernels::matvec(f.rows, q, &mut scores);
             if let Some(b) = f.bias {
@@ -383,40 +407,74 @@ impl IvfIndex {
                 }
             }
             let top = crate::topn::top_n(&scores, CALIBRATION_N, &Filter::default());
-            let mut x = q.to_vec();
-            x.resize(self.point_dim, 1.0);
-            let mut keys = vec![0f32; lists];
-            kernels::matvec(&self.centroids, &x, &mut keys);
-            let mut order: Vec<u32> = (0..lists as u32).collect();
-            order.sort_unstable_by(|a, b| keys[*b as usize].total_cmp(&keys[*a as usize]).then(a.cmp(b)));
-            let mut pos = vec![0usize; lists];
-            for (k, &l) in order.iter().enumerate() {
-                pos[l as usize] = k;
-            }
-            top.iter()
-                .map(|s| pos[labels[s.item as usize] as usize])
-                .collect()
+            top.iter().map(|s| labels[s.item as usize]).collect()
         };
         #[cfg(feature = "std")]
-        let all: Vec<usize> = {
+        let tops: Vec<Vec<u32>> = {
             use rayon::prelude::*;
-            queries.par_chunks(f.dim).flat_map_iter(positions).collect()
+            queries.par_chunks(f.dim).map(top_lists).collect()
         };
         #[cfg(not(feature = "std"))]
-        let all: Vec<usize> = queries.chunks(f.dim).flat_map(positions).collect();
-        let mut histogram = vec![0usize; lists];
-        for &p in &all {
-            histogram[p] += 1;
-        }
-        let want = libm::ceil(params.target_recall.clamp(0.0, 1.0) * all.len() as f64) as usize;
-        let mut covered = 0;
-        for (k, &h) in histogram.iter().enumerate() {
-            covered += h;
-            if covered >= want {
-                return k + 1;
+        let tops: Vec<Vec<u32>> = queries.chunks(f.dim).map(top_lists).collect();
+        let lists = self.lists();
+        let total: usize = tops.iter().map(Vec::len).sum();
+        let want = libm::ceil(params.target_recall.clamp(0.0, 1.0) * total as f64) as usize;
+        let (mut keys, mut order, mut pos) = (vec![0f32; lists], Vec::new(), vec![0usize; lists]);
+        let mut x = Vec::new();
+        let mut best = (f64::INFINITY, 0f32, lists);
+        for alpha in ALPHAS {
+            self.alpha = alpha;
+            // Per query, the probe order; the positions of its top items' lists.
+            let mut orders = Vec::with_capacity(tops.len());
+            let mut histogram = vec![0usize; lists];
+            for (q, top) in queries.chunks_exact(f.dim).zip(&tops) {
+                x.clear();
+                x.extend_from_slice(q);
+                x.resize(self.point_dim, 1.0);
+                self.list_keys(&x, &mut keys);
+                order.clear();
+                order.extend(0..lists as u32);
+                order.sort_unstable_by(|a: &u32, b: &u32| {
+                    keys[*b as usize].total_cmp(&keys[*a as usize]).then(a.cmp(b))
+                });
+                for (k, &l) in order.iter().enumerate() {
+                    pos[l as usize] = k;
+                }
+                for &l in top {
+                    histogram[pos[l as usize]] += 1;
+                }
+                orders.push(order.clone());
+            }
+            let mut covered = 0;
+            let probe = histogram
+                .iter()
+                .position(|&h| {
+                    covered += h;
+                    covered >= want
+                })
+                .map_or(lists, |k| k + 1);
+            let scanned: usize = orders
+                .iter()
+                .flat_map(|o| &o[..probe])
+                .map(|&l| self.offsets[l as usize + 1] - self.offsets[l as usize])
+                .sum();
+            let cost = scanned as f64 / orders.len().max(1) as f64;
+            if cost < best.0 {
+                best = (cost, alpha, probe);
             }
         }
-        lists
+        self.alpha = best.1;
+        self.probe = best.2;
+    }
+
+    /// The probe-order key of every list for the augmented query `x = [q, 1]`:
+    /// `x·c_l + alpha·‖x‖·r_l` (`alpha = 1`: the upper bound of its items' scores).
+    fn list_keys(&self, x: &[f32], keys: &mut [f32]) {
+        kernels::matvec(&self.centroids, x, keys);
+        let norm = self.alpha * libm::sqrtf(kernels::squared_norm(x));
+        for (k, &r) in keys.iter_mut().zip(&self.radii) {
+            *k += norm * r;
+        }
     }
 
     /// Number of lists.
@@ -442,7 +500,7 @@ impl IvfIndex {
     /// Bytes the index holds (centroids, offsets as u32, ids), as stored in a model file
     /// except for the offsets' width.
     pub fn memory_bytes(&self) -> usize {
-        4 * (self.centroids.len() + self.offsets.len() + self.items.len())
+        4 * (self.centroids.len() + self.radii.len() + self.offsets.len() + self.items.len())
     }
 
     /// The best `n` allowed items for query vector `query` into `out`, best first, with their
@@ -483,7 +541,7 @@ impl IvfIndex {
             s.query.resize(self.point_dim, 1.0);
             let lists = self.lists();
             s.keys.resize(lists, 0.0);
-            kernels::matvec(&self.centroids, &s.query, &mut s.keys);
+            self.list_keys(&s.query, &mut s.keys);
             s.order.clear();
             s.order.extend(0..lists as u32);
             let keys = &s.keys;
@@ -535,10 +593,12 @@ impl IvfIndex {
     }
 
     /// Stores the index in `file` as tensors `ann.centroids` (f32 `[lists, point_dim]`),
-    /// `ann.offsets` (u64 `[lists + 1]`), `ann.items` (u32 `[items]`) and `ann.probe` (u32
-    /// `[1]`).
+    /// `ann.radii` (f32 `[lists]`), `ann.offsets` (u64 `[lists + 1]`), `ann.items` (u32
+    /// `[items]`) and `ann.probe` (u32 `[1]`).
     pub fn put(&self, file: &mut ModelFile) {
         file.put_f32(CENTROIDS, &[self.lists(), self.point_dim], self.centroids.clone());
+        file.put_f32(RADII, &[self.lists()], self.radii.clone());
+        file.put_f32(ALPHA, &[1], vec![self.alpha]);
         let offsets = self.offsets.iter().map(|&o| o as u64).collect();
         file.put_u64(OFFSETS, &[self.offsets.len()], offsets);
         file.put_u32(ITEMS, &[self.items.len()], self.items.clone());
@@ -568,6 +628,16 @@ impl IvfIndex {
         if lists == 0 || lists > n {
             return Err(corrupt(format!("`{CENTROIDS}` has {lists} lists for {n} items")));
         }
+        let radii = file
+            .f32(RADII, &[Some(lists)])
+            .map_err(|e| corrupt(e.to_string()))?;
+        if let Some(r) = radii.iter().find(|r| r.is_nan() || **r < 0.0) {
+            return Err(corrupt(format!("`{RADII}` holds the radius {r}")));
+        }
+        let alpha = file.f32(ALPHA, &[Some(1)]).map_err(|e| corrupt(e.to_string()))?[0];
+        if alpha.is_nan() || alpha < 0.0 {
+            return Err(corrupt(format!("`{ALPHA}` is {alpha}, expected at least 0")));
+        }
         let offsets = file
             .u64(OFFSETS, &[Some(lists + 1)])
             .map_err(|e| corrupt(e.to_string()))?;
@@ -592,6 +662,8 @@ impl IvfIndex {
         Ok(Some(IvfIndex {
             point_dim: pd,
             centroids: centroids.to_vec(),
+            radii: radii.to_vec(),
+            alpha,
             offsets: offsets.iter().map(|&o| o as usize).collect(),
             items: items.to_vec(),
             probe,
@@ -806,6 +878,8 @@ mod tests {
         offsets[1] = 5000;
         assert!(broken(&|g| g.put_u64(OFFSETS, &[lists + 1], offsets.clone())).contains("ann.offsets"));
         assert!(broken(&|g| g.put_u32(PROBE, &[1], vec![0])).contains("ann.probe"));
+        assert!(broken(&|g| g.put_f32(RADII, &[lists], vec![-1.0; lists])).contains("ann.radii"));
+        assert!(broken(&|g| g.put_f32(ALPHA, &[1], vec![-1.0])).contains("ann.alpha"));
         assert!(broken(&|g| {
             g.tensors.remove(ITEMS);
         })

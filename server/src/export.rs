@@ -54,6 +54,8 @@ pub enum WebPrecision {
     F32,
     /// 2 bytes per float (IEEE half).
     F16,
+    /// Factor matrices as 1 byte per value with one f32 scale per row, other floats as f16.
+    Int8,
 }
 
 /// What [`export`] wrote.
@@ -117,6 +119,7 @@ pub fn export(args: &ExportArgs) -> Result<ExportReport> {
     let precision = match args.precision {
         WebPrecision::F32 => Precision::F32,
         WebPrecision::F16 => Precision::F16,
+        WebPrecision::Int8 => Precision::Int8,
     };
     let out = match &args.out {
         Some(p) => p.clone(),
@@ -130,7 +133,11 @@ pub fn export(args: &ExportArgs) -> Result<ExportReport> {
         "kind": kind.as_str(),
         "file": out.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
         "format_version": format_version(&bytes),
-        "precision": if precision == Precision::F16 { "f16" } else { "f32" },
+        "precision": match precision {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Int8 => "int8",
+        },
         "users": rec.n_users(),
         "items": rec.n_items(),
         "bytes": bytes.len(),

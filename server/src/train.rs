@@ -375,6 +375,9 @@ pub enum PrecisionChoice {
     F32,
     /// 16-bit floats (half the size).
     F16,
+    /// Factor matrices as 8-bit integers with one scale per row (a quarter of the size),
+    /// other floats as f16.
+    Int8,
 }
 
 impl From<PrecisionChoice> for Precision {
@@ -382,6 +385,7 @@ impl From<PrecisionChoice> for Precision {
         match p {
             PrecisionChoice::F32 => Precision::F32,
             PrecisionChoice::F16 => Precision::F16,
+            PrecisionChoice::Int8 => Precision::Int8,
         }
     }
 }
