@@ -57,6 +57,26 @@ fn train_and_export_build_the_index_when_asked() {
     let approx = ask("ann.safetensors", &[]);
     assert_eq!(approx.len(), 10);
     assert_ne!(approx, exact);
+    // int8 factors: a quarter of f32's bytes for the factors, the same top item.
+    let o = reco(
+        d,
+        &[],
+        &[
+            "export",
+            "--model",
+            "ann.safetensors",
+            "--out",
+            "web/int8.safetensors",
+            "--precision",
+            "int8",
+            "--ann",
+            "off",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let int8 = ask("web/int8.safetensors", &[]);
+    assert_eq!(int8.len(), 10);
+    assert_eq!(int8[0], exact[0]);
     // Export: `on` builds an index (version 2 in index.json), `off` removes it (version 1).
     for (ann, version) in [("on", 2), ("off", 1)] {
         let out = format!("web/{ann}.safetensors");
@@ -85,6 +105,7 @@ fn train_and_export_build_the_index_when_asked() {
             .unwrap()
             .clone();
         assert_eq!(entry["format_version"], version);
+        assert_eq!(entry["precision"], "f32");
         let items = json_items(&reco(
             d,
             &[],
