@@ -35,7 +35,6 @@
 //! lists for 0.976. The bound is loose in 64 dimensions, so it only orders the lists: the
 //! search does not stop when it is met, it stops after the calibrated number of lists.
 use alloc::format;
-use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -43,7 +42,7 @@ use crate::error::{RecoError, Result};
 use crate::kernels;
 use crate::model_file::{ModelFile, INDEX_TENSOR_PREFIX};
 use crate::rng::Rng;
-use crate::topn::{Filter, Scored, TopN};
+use crate::topn::{best_first, Filter, Scored, TopN};
 
 /// Lists per `√items` when [`IvfParams::lists`] is 0.
 pub const LISTS_PER_SQRT: f64 = 2.0;
@@ -191,7 +190,7 @@ pub struct IvfIndex {
 pub struct AnnScratch {
     query: Vec<f32>,
     keys: Vec<f32>,
-    order: Vec<u32>,
+    order: Vec<Scored>,
     found: Vec<Scored>,
     cands: Vec<u32>,
     top: TopN,
@@ -209,6 +208,18 @@ fn nearest(centroids: &[f32], norms: &[f32], x: &[f32], dots: &mut [f32]) -> u32
         }
     }
     best.1
+}
+
+/// Scores the items of `ids` that `filter` allows into `found`.
+fn push_allowed(f: ItemFactors, query: &[f32], ids: &[u32], filter: &Filter, found: &mut Vec<Scored>) {
+    for &i in ids {
+        if filter.allows(i) {
+            found.push(Scored {
+                item: i,
+                score: f.score(query, i as usize),
+            });
+        }
+    }
 }
 
 /// Nearest centroid of every item of `f` into `labels` (`f.n_items()` long), in parallel
@@ -505,7 +516,7 @@ impl IvfIndex {
 
     /// The best `n` allowed items for query vector `query` into `out`, best first, with their
     /// exact scores `query·y_i + b_i` (see the module docs). `f` must be the factors the index
-    /// was built on (the caller checked the shape with [`IvfIndex::check_factors`]).
+    /// was built or loaded for ([`IvfIndex::from_model_file`] checks their shape).
     pub fn search(
         &self,
         f: ItemFactors,
@@ -527,14 +538,7 @@ impl IvfIndex {
                 .extend(cands.iter().copied().filter(|&i| (i as usize) < n_items));
             s.cands.sort_unstable();
             s.cands.dedup();
-            for &i in &s.cands {
-                if filter.allows(i) {
-                    s.found.push(Scored {
-                        item: i,
-                        score: f.score(query, i as usize),
-                    });
-                }
-            }
+            push_allowed(f, query, &s.cands, filter, &mut s.found);
         } else {
             s.query.clear();
             s.query.extend_from_slice(query);
@@ -542,16 +546,19 @@ impl IvfIndex {
             let lists = self.lists();
             s.keys.resize(lists, 0.0);
             self.list_keys(&s.query, &mut s.keys);
+            // Lists as (list, key) in top-N order (key descending, then lower list), so the
+            // selection and sorting code is `topn`'s own (one copy in a wasm binary).
             s.order.clear();
-            s.order.extend(0..lists as u32);
-            let keys = &s.keys;
-            let by_key = |a: &u32, b: &u32| keys[*b as usize].total_cmp(&keys[*a as usize]).then(a.cmp(b));
+            s.order.extend(s.keys.iter().enumerate().map(|(l, &key)| Scored {
+                item: l as u32,
+                score: key,
+            }));
             // The first `probe` lists in order; the rest are sorted only if needed.
             let probe = self.probe.min(lists);
             if probe < lists {
-                s.order.select_nth_unstable_by(probe, by_key);
+                s.order.select_nth_unstable_by(probe, best_first);
             }
-            s.order[..probe].sort_unstable_by(by_key);
+            s.order[..probe].sort_unstable_by(best_first);
             let mut rest_sorted = probe == lists;
             let mut k = 0;
             while k < lists {
@@ -559,37 +566,16 @@ impl IvfIndex {
                     break;
                 }
                 if k == probe && !rest_sorted {
-                    s.order[probe..].sort_unstable_by(by_key);
+                    s.order[probe..].sort_unstable_by(best_first);
                     rest_sorted = true;
                 }
-                let l = s.order[k] as usize;
-                for &i in &self.items[self.offsets[l]..self.offsets[l + 1]] {
-                    if filter.allows(i) {
-                        s.found.push(Scored {
-                            item: i,
-                            score: f.score(query, i as usize),
-                        });
-                    }
-                }
+                let l = s.order[k].item as usize;
+                let list = &self.items[self.offsets[l]..self.offsets[l + 1]];
+                push_allowed(f, query, list, filter, &mut s.found);
                 k += 1;
             }
         }
         s.top.select_scored(&s.found, n, out);
-    }
-
-    /// Fails with [`RecoError::CorruptModel`] unless the index was built for factors of
-    /// `f`'s shape (items and point width).
-    pub fn check_factors(&self, f: ItemFactors) -> Result<()> {
-        if f.n_items() != self.items.len() || f.point_dim() != self.point_dim {
-            return Err(RecoError::CorruptModel(format!(
-                "the ANN index covers {} items of width {}, the model has {} items of width {}",
-                self.items.len(),
-                self.point_dim,
-                f.n_items(),
-                f.point_dim()
-            )));
-        }
-        Ok(())
     }
 
     /// Stores the index in `file` as tensors `ann.centroids` (f32 `[lists, point_dim]`),
@@ -619,30 +605,27 @@ impl IvfIndex {
             return Ok(None);
         }
         let corrupt = |m: alloc::string::String| RecoError::CorruptModel(format!("ANN index: {m}"));
+        fn named(e: RecoError) -> RecoError {
+            RecoError::CorruptModel(format!("ANN index: {e}"))
+        }
         let n = f.n_items();
         let pd = f.point_dim();
-        let centroids = file
-            .f32(CENTROIDS, &[None, Some(pd)])
-            .map_err(|e| corrupt(e.to_string()))?;
+        let centroids = file.f32(CENTROIDS, &[None, Some(pd)]).map_err(named)?;
         let lists = centroids.len() / pd;
         if lists == 0 || lists > n {
             return Err(corrupt(format!("`{CENTROIDS}` has {lists} lists for {n} items")));
         }
-        let radii = file
-            .f32(RADII, &[Some(lists)])
-            .map_err(|e| corrupt(e.to_string()))?;
+        let radii = file.f32(RADII, &[Some(lists)]).map_err(named)?;
         if let Some(r) = radii.iter().find(|r| r.is_nan() || **r < 0.0) {
             return Err(corrupt(format!("`{RADII}` holds the radius {r}")));
         }
-        let alpha = file.f32(ALPHA, &[Some(1)]).map_err(|e| corrupt(e.to_string()))?[0];
+        let alpha = file.f32(ALPHA, &[Some(1)]).map_err(named)?[0];
         if alpha.is_nan() || alpha < 0.0 {
             return Err(corrupt(format!("`{ALPHA}` is {alpha}, expected at least 0")));
         }
-        let offsets = file
-            .u64(OFFSETS, &[Some(lists + 1)])
-            .map_err(|e| corrupt(e.to_string()))?;
-        let items = file.u32(ITEMS, &[Some(n)]).map_err(|e| corrupt(e.to_string()))?;
-        let probe = file.u32(PROBE, &[Some(1)]).map_err(|e| corrupt(e.to_string()))?[0] as usize;
+        let offsets = file.u64(OFFSETS, &[Some(lists + 1)]).map_err(named)?;
+        let items = file.u32(ITEMS, &[Some(n)]).map_err(named)?;
+        let probe = file.u32(PROBE, &[Some(1)]).map_err(named)?[0] as usize;
         if offsets[0] != 0 || offsets[lists] != n as u64 || offsets.windows(2).any(|w| w[0] > w[1]) {
             return Err(corrupt(format!(
                 "`{OFFSETS}` must rise from 0 to {n} (the item count)"

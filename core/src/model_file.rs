@@ -641,41 +641,28 @@ impl ModelFile {
     fn dequantize(&mut self, name: &str) -> Result<()> {
         let scale_name = format!("{name}{ROW_SCALE}");
         let scales = match self.tensors.remove(&scale_name) {
-            Some(Tensor::F32 { shape, data }) if shape.len() == 1 => data,
-            Some(_) => {
+            Some(Tensor::F32 { data, .. }) => data,
+            _ => return Err(corrupt(format!("int8 tensor `{name}` has no f32 `{scale_name}`"))),
+        };
+        let rows = match self.tensors.get_mut(name) {
+            Some(Tensor::F32 { shape, data }) if shape.len() == 2 && shape[0] == scales.len() => {
+                data.chunks_exact_mut(shape[1].max(1))
+            }
+            _ => {
                 return Err(corrupt(format!(
-                    "tensor `{scale_name}` is not a 1-d float tensor"
+                    "int8 tensor `{name}` is not [rows, columns] with one scale per row in \
+                     `{scale_name}`"
                 )))
             }
-            None => return Err(corrupt(format!("int8 tensor `{name}` has no `{scale_name}`"))),
         };
-        let Some(Tensor::F32 { shape, data }) = self.tensors.get_mut(name) else {
-            return Err(corrupt(format!("int8 tensor `{name}` is missing")));
-        };
-        let (&[rows, cols], true) = (
-            shape.as_slice(),
-            scales.len() == shape.first().copied().unwrap_or(0),
-        ) else {
-            return Err(corrupt(format!(
-                "int8 tensor `{name}` has shape {shape:?} and {} row scales; expected [rows, \
-                 columns] and one scale per row",
-                scales.len()
-            )));
-        };
-        if let Some(k) = scales.iter().position(|&s| s < 0.0) {
-            return Err(corrupt(format!(
-                "tensor `{scale_name}` holds the negative scale {} at row {k}",
-                scales[k]
-            )));
+        if scales.iter().any(|&s| s < 0.0) {
+            return Err(corrupt(format!("tensor `{scale_name}` holds a negative scale")));
         }
-        if cols > 0 {
-            for (row, &s) in data.chunks_exact_mut(cols).zip(&scales) {
-                for v in row {
-                    *v *= s;
-                }
+        for (row, &s) in rows.zip(&scales) {
+            for v in row {
+                *v *= s;
             }
         }
-        debug_assert_eq!(data.len(), rows * cols);
         Ok(())
     }
 }
@@ -1103,7 +1090,7 @@ mod hardening_tests {
         };
         let (header, data) = split(&bytes);
         let renamed = header.replace("item_factors.row_scale", "item_factors.row_scalX");
-        assert!(text(&join(&renamed, &data)).contains("has no `item_factors.row_scale`"));
+        assert!(text(&join(&renamed, &data)).contains("has no f32 `item_factors.row_scale`"));
         let mut g = f.clone();
         g.tensors.clear();
         g.put_f32("x", &[1, 2], vec![1.0, -1.0]);

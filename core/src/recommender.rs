@@ -517,8 +517,7 @@ impl Recommender {
                         x.score += c;
                     }
                     // Adding the constant may round two scores into a tie.
-                    s.selected
-                        .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+                    s.selected.sort_unstable_by(crate::topn::best_first);
                 }
             }
             _ => s.top.select(&s.scores, n, &filter, &mut s.selected),

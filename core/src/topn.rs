@@ -78,7 +78,7 @@ const SCAN_CHUNK: usize = 16;
 
 /// The selection order: best first (higher score, then lower item).
 #[inline]
-fn best_first(a: &Scored, b: &Scored) -> Ordering {
+pub(crate) fn best_first(a: &Scored, b: &Scored) -> Ordering {
     Worst(*a).cmp(&Worst(*b))
 }
 
