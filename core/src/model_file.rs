@@ -564,7 +564,7 @@ impl ModelFile {
             user_ids: strings("reco.user_ids")?,
             tensors: BTreeMap::new(),
         };
-        let mut int8 = Vec::new();
+        let (mut int8, mut scales) = (Vec::new(), Vec::new());
         for (name, view) in st.iter() {
             let shape = view.shape().to_vec();
             let b = view.data();
@@ -619,10 +619,20 @@ impl ModelFile {
                     )));
                 }
             }
-            file.tensors.insert(name.to_string(), tensor);
+            // The scales of an int8 tensor are kept aside, not as a tensor of the file.
+            let int8_base = name
+                .strip_suffix(ROW_SCALE)
+                .filter(|base| st.tensor(base).is_ok_and(|t| t.dtype() == Dtype::I8));
+            match (int8_base, tensor) {
+                (Some(base), Tensor::F32 { data, .. }) => scales.push((base.to_string(), data)),
+                (_, tensor) => {
+                    file.tensors.insert(name.to_string(), tensor);
+                }
+            }
         }
         for name in int8 {
-            file.dequantize(&name)?;
+            let k = scales.iter().position(|(base, _)| *base == name);
+            file.dequantize(&name, k.map(|k| scales.swap_remove(k).1))?;
         }
         if !file.item_names.is_empty() && file.item_names.len() != file.item_ids.len() {
             return Err(corrupt(format!(
@@ -636,13 +646,12 @@ impl ModelFile {
 }
 
 impl ModelFile {
-    /// Scales the rows of the int8 tensor `name` (loaded as its raw integers) by its
-    /// `.row_scale` tensor, which is then dropped.
-    fn dequantize(&mut self, name: &str) -> Result<()> {
+    /// Scales the rows of the int8 tensor `name` (loaded as its raw integers) by `scales`, the
+    /// values of its `.row_scale` tensor.
+    fn dequantize(&mut self, name: &str, scales: Option<Vec<f32>>) -> Result<()> {
         let scale_name = format!("{name}{ROW_SCALE}");
-        let scales = match self.tensors.remove(&scale_name) {
-            Some(Tensor::F32 { data, .. }) => data,
-            _ => return Err(corrupt(format!("int8 tensor `{name}` has no f32 `{scale_name}`"))),
+        let Some(scales) = scales else {
+            return Err(corrupt(format!("int8 tensor `{name}` has no `{scale_name}`")));
         };
         let rows = match self.tensors.get_mut(name) {
             Some(Tensor::F32 { shape, data }) if shape.len() == 2 && shape[0] == scales.len() => {
@@ -1090,7 +1099,7 @@ mod hardening_tests {
         };
         let (header, data) = split(&bytes);
         let renamed = header.replace("item_factors.row_scale", "item_factors.row_scalX");
-        assert!(text(&join(&renamed, &data)).contains("has no f32 `item_factors.row_scale`"));
+        assert!(text(&join(&renamed, &data)).contains("has no `item_factors.row_scale`"));
         let mut g = f.clone();
         g.tensors.clear();
         g.put_f32("x", &[1, 2], vec![1.0, -1.0]);
