@@ -46,6 +46,7 @@ use alloc::vec::Vec;
 
 use serde_json::{json, Value};
 
+use crate::ann::ItemFactors;
 use crate::error::{RecoError, Result};
 use crate::kernels;
 use crate::matrix::CsrMatrix;
@@ -979,6 +980,32 @@ impl ItemScorer for AlsModel {
         let x = self.fold_in_with(items, scratch.get::<FoldInScratch>())?;
         self.item_layout.matvec(&self.item_factors, x, out);
         Ok(())
+    }
+
+    fn item_factors(&self) -> Option<ItemFactors<'_>> {
+        Some(ItemFactors {
+            rows: &self.item_factors,
+            dim: self.factors(),
+            bias: None,
+        })
+    }
+
+    fn user_query(&self, user: u32, x: &mut Vec<f32>, _scratch: &mut ScoreScratch) -> Option<f32> {
+        x.clear();
+        x.extend_from_slice(self.user_factors(user as usize));
+        Some(0.0)
+    }
+
+    fn basket_query(
+        &self,
+        items: &[(u32, f32)],
+        x: &mut Vec<f32>,
+        scratch: &mut ScoreScratch,
+    ) -> Result<Option<f32>> {
+        let user = self.fold_in_with(items, scratch.get::<FoldInScratch>())?;
+        x.clear();
+        x.extend_from_slice(user);
+        Ok(Some(0.0))
     }
 
     /// Cosine similarity of item factors. Items whose factors are all zero (no training

@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod als;
+pub mod ann;
 pub mod ease;
 pub mod error;
 pub mod eval;

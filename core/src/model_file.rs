@@ -13,8 +13,9 @@
 //! | `reco.training` | JSON object: training data summary (users, items, interactions, time) |
 //! | `reco.item_ids`, `reco.item_names`, `reco.user_ids` | JSON arrays of strings |
 //!
-//! Tensors are f32 (or f16 when written with [`Precision::F16`]; always f32 in memory), u32
-//! or u64. Each model kind documents the tensors it stores.
+//! Tensors are f32 (or f16 when written with [`Precision::F16`], or int8 rows with a scale per
+//! row with [`Precision::Int8`]; always f32 in memory), u32 or u64. Each model kind documents
+//! the tensors it stores; the approximate top-N index ([`crate::ann`]) adds `ann.*` tensors.
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -27,8 +28,13 @@ use serde_json::Value;
 use crate::error::{RecoError, Result};
 use crate::matrix::CsrMatrix;
 
-/// The newest model-file format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest model-file format version this build reads. Files are written with the oldest
+/// version that can hold them ([`ModelFile::format_version`]): 2 for a file with an
+/// approximate top-N index (tensors named `ann.*`, see [`crate::ann`]), else 1, so builds that
+/// read only version 1 still load every file without an index.
+pub const FORMAT_VERSION: u32 = 2;
+/// Tensor names of the approximate top-N index start with this.
+pub const INDEX_TENSOR_PREFIX: &str = "ann.";
 const MARKER: &str = "reco-model";
 
 /// An f32 as the JSON number with the same shortest decimal form (0.05, not 0.0500000007).
@@ -105,6 +111,34 @@ pub enum Precision {
     /// 2 bytes per value (IEEE half); converted back to f32 when loaded. A tensor holding a
     /// value beyond f16's range (|v| > 65504, e.g. a popularity count) is kept in f32.
     F16,
+    /// Factor matrices (2-d f32 tensors, the ANN index's centroids excepted) as int8 rows,
+    /// each with an f32 scale (tensor `NAME.row_scale`, `[rows]`): `scale = max|v| / 127`,
+    /// `q = round(v / scale)`, loaded as `q·scale` (error at most `scale / 2` per value);
+    /// every other float tensor as with [`Precision::F16`]. Needs format version 2.
+    Int8,
+}
+
+/// Suffix of the per-row scale tensor of an int8 tensor.
+const ROW_SCALE: &str = ".row_scale";
+
+/// `data` (rows of `cols` values) as int8 bytes and one scale per row.
+fn quantize_rows(data: &[f32], cols: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut q = Vec::with_capacity(data.len());
+    let mut scales = Vec::with_capacity(4 * data.len() / cols.max(1));
+    for row in data.chunks_exact(cols) {
+        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = max / 127.0;
+        for &v in row {
+            let x = if scale > 0.0 {
+                libm::roundf(v / scale).clamp(-127.0, 127.0)
+            } else {
+                0.0
+            };
+            q.push(x as i8 as u8);
+        }
+        scales.extend_from_slice(&scale.to_le_bytes());
+    }
+    (q, scales)
 }
 
 /// A tensor held in memory.
@@ -328,12 +362,26 @@ impl ModelFile {
         self.params.get(key).and_then(Value::as_f64)
     }
 
+    /// The format version this file is written with: 2 when it carries an approximate top-N
+    /// index (a tensor named `ann.*`), else 1.
+    pub fn format_version(&self) -> u32 {
+        if self.tensors.keys().any(|k| k.starts_with(INDEX_TENSOR_PREFIX)) {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Serializes to safetensors bytes.
     pub fn to_bytes(&self, precision: Precision) -> Result<Vec<u8>> {
         let json = |v: &dyn erased::Ser| v.to_json();
+        let version = match precision {
+            Precision::Int8 => 2,
+            Precision::F32 | Precision::F16 => self.format_version(),
+        };
         let meta: Vec<(String, String)> = alloc::vec![
             ("reco.format".into(), MARKER.into()),
-            ("reco.format_version".into(), FORMAT_VERSION.to_string()),
+            ("reco.format_version".into(), version.to_string()),
             ("reco.kind".into(), self.kind.as_str().into()),
             ("reco.params".into(), json(&self.params)),
             ("reco.training".into(), json(&self.training)),
@@ -353,12 +401,31 @@ impl ModelFile {
             }
         }
         let fits_f16 = |data: &[f32]| data.iter().all(|v| v.abs() <= half::f16::MAX.to_f32());
-        let raws = self.tensors.iter().map(|(name, t)| {
+        let raws = self.tensors.iter().flat_map(|(name, t)| {
             let raw = match t {
+                Tensor::F32 { shape, data }
+                    if precision == Precision::Int8
+                        && shape.len() == 2
+                        && shape[1] > 0
+                        && !name.starts_with(INDEX_TENSOR_PREFIX) =>
+                {
+                    let (q, scales) = quantize_rows(data, shape[1]);
+                    let scale = Raw {
+                        dtype: Dtype::F32,
+                        shape: alloc::vec![shape[0]],
+                        bytes: scales.into(),
+                    };
+                    let q = Raw {
+                        dtype: Dtype::I8,
+                        shape: shape.clone(),
+                        bytes: q.into(),
+                    };
+                    return alloc::vec![(name.clone(), q), (format!("{name}{ROW_SCALE}"), scale)];
+                }
                 Tensor::F32 { shape, data } => match precision {
                     // A tensor with values beyond f16's range (e.g. popularity counts above
                     // 65504) would turn into infinities: it stays f32.
-                    Precision::F16 if fits_f16(data) => Raw {
+                    Precision::F16 | Precision::Int8 if fits_f16(data) => Raw {
                         dtype: Dtype::F16,
                         shape: shape.clone(),
                         bytes: data
@@ -367,7 +434,7 @@ impl ModelFile {
                             .collect::<Vec<u8>>()
                             .into(),
                     },
-                    Precision::F32 | Precision::F16 => Raw {
+                    Precision::F32 | Precision::F16 | Precision::Int8 => Raw {
                         dtype: Dtype::F32,
                         shape: shape.clone(),
                         bytes: data
@@ -396,7 +463,7 @@ impl ModelFile {
                         .into(),
                 },
             };
-            (name.clone(), raw)
+            alloc::vec![(name.clone(), raw)]
         });
         safetensors::serialize(raws, Some(meta.into_iter().collect()))
             .map_err(|e| RecoError::InvalidData(format!("cannot serialize model: {e}")))
@@ -497,6 +564,7 @@ impl ModelFile {
             user_ids: strings("reco.user_ids")?,
             tensors: BTreeMap::new(),
         };
+        let (mut int8, mut scales) = (Vec::new(), Vec::new());
         for (name, view) in st.iter() {
             let shape = view.shape().to_vec();
             let b = view.data();
@@ -522,6 +590,14 @@ impl ModelFile {
                         .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
                         .collect(),
                 },
+                // Scaled by its `.row_scale` below.
+                Dtype::I8 => {
+                    int8.push(name.to_string());
+                    Tensor::F32 {
+                        shape,
+                        data: b.iter().map(|&q| q as i8 as f32).collect(),
+                    }
+                }
                 Dtype::U64 => Tensor::U64 {
                     shape,
                     data: b
@@ -543,7 +619,20 @@ impl ModelFile {
                     )));
                 }
             }
-            file.tensors.insert(name.to_string(), tensor);
+            // The scales of an int8 tensor are kept aside, not as a tensor of the file.
+            let int8_base = name
+                .strip_suffix(ROW_SCALE)
+                .filter(|base| st.tensor(base).is_ok_and(|t| t.dtype() == Dtype::I8));
+            match (int8_base, tensor) {
+                (Some(base), Tensor::F32 { data, .. }) => scales.push((base.to_string(), data)),
+                (_, tensor) => {
+                    file.tensors.insert(name.to_string(), tensor);
+                }
+            }
+        }
+        for name in int8 {
+            let k = scales.iter().position(|(base, _)| *base == name);
+            file.dequantize(&name, k.map(|k| scales.swap_remove(k).1))?;
         }
         if !file.item_names.is_empty() && file.item_names.len() != file.item_ids.len() {
             return Err(corrupt(format!(
@@ -553,6 +642,37 @@ impl ModelFile {
             )));
         }
         Ok(file)
+    }
+}
+
+impl ModelFile {
+    /// Scales the rows of the int8 tensor `name` (loaded as its raw integers) by `scales`, the
+    /// values of its `.row_scale` tensor.
+    fn dequantize(&mut self, name: &str, scales: Option<Vec<f32>>) -> Result<()> {
+        let scale_name = format!("{name}{ROW_SCALE}");
+        let Some(scales) = scales else {
+            return Err(corrupt(format!("int8 tensor `{name}` has no `{scale_name}`")));
+        };
+        let rows = match self.tensors.get_mut(name) {
+            Some(Tensor::F32 { shape, data }) if shape.len() == 2 && shape[0] == scales.len() => {
+                data.chunks_exact_mut(shape[1].max(1))
+            }
+            _ => {
+                return Err(corrupt(format!(
+                    "int8 tensor `{name}` is not [rows, columns] with one scale per row in \
+                     `{scale_name}`"
+                )))
+            }
+        };
+        if scales.iter().any(|&s| s < 0.0) {
+            return Err(corrupt(format!("tensor `{scale_name}` holds a negative scale")));
+        }
+        for (row, &s) in rows.zip(&scales) {
+            for v in row {
+                *v *= s;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -947,6 +1067,47 @@ mod hardening_tests {
         let back = ModelFile::from_bytes(&f.to_bytes(Precision::F16).unwrap()).unwrap();
         assert_eq!(back.f32("big", &[Some(2)]).unwrap(), &[100_000.0, 3.0]);
         assert_eq!(back.f32("small", &[Some(2)]).unwrap(), &[0.5, 3.0]);
+    }
+
+    #[test]
+    fn int8_rows_round_trip_within_half_a_step_and_need_their_scales() {
+        let mut f = ModelFile::new(ModelKind::Als);
+        let rows = vec![1.0, -2.0, 0.5, 0.0, 0.0, 0.0, -0.001, 0.3, 1e-4];
+        f.put_f32("item_factors", &[3, 3], rows.clone());
+        f.put_f32("popularity", &[2], vec![100_000.0, 3.0]);
+        f.put_f32("ann.centroids", &[1, 3], vec![0.1, 0.2, 0.3]);
+        let bytes = f.to_bytes(Precision::Int8).unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains(r#""reco.format_version":"2""#));
+        let back = ModelFile::from_bytes(&bytes).unwrap();
+        let got = back.f32("item_factors", &[Some(3), Some(3)]).unwrap();
+        for (row, want) in got.chunks(3).zip(rows.chunks(3)) {
+            let step = want.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            for (g, w) in row.iter().zip(want) {
+                assert!((g - w).abs() <= step / 2.0 + 1e-7, "{g} vs {w}");
+            }
+        }
+        assert_eq!(&got[3..6], &[0.0; 3]);
+        // 1-d tensors as with f16, the index's centroids too; no scale tensor remains.
+        assert_eq!(back.f32("popularity", &[Some(2)]).unwrap(), &[100_000.0, 3.0]);
+        assert!(back.tensors.contains_key("ann.centroids"));
+        assert!(!back.tensors.keys().any(|k| k.ends_with(ROW_SCALE)));
+        assert_eq!(back.tensors.len(), 3);
+        // The int8 rows without their scales, or with a negative one, are refused.
+        let text = |b: &[u8]| match ModelFile::from_bytes(b) {
+            Err(RecoError::CorruptModel(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let (header, data) = split(&bytes);
+        let renamed = header.replace("item_factors.row_scale", "item_factors.row_scalX");
+        assert!(text(&join(&renamed, &data)).contains("has no `item_factors.row_scale`"));
+        let mut g = f.clone();
+        g.tensors.clear();
+        g.put_f32("x", &[1, 2], vec![1.0, -1.0]);
+        let mut bad = g.to_bytes(Precision::Int8).unwrap();
+        let scale = (1.0f32 / 127.0).to_le_bytes();
+        let at = bad.windows(4).position(|w| w == scale).unwrap();
+        bad[at..at + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
+        assert!(text(&bad).contains("negative scale"));
     }
 
     #[cfg(feature = "std")]

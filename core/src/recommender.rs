@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 
 use serde_json::Value;
 
+use crate::ann::{file_has_index, AnnMode, AnnScratch, ItemFactors, IvfIndex, IvfParams};
 use crate::error::{RecoError, Result};
 use crate::matrix::{CsrMatrix, IdMap, Interactions};
 use crate::model_file::{ModelFile, ModelKind};
@@ -116,6 +117,8 @@ pub struct Scratch {
     seen: Vec<u32>,
     blocked: Vec<bool>,
     scorer: ScoreScratch,
+    query: Vec<f32>,
+    ann: AnnScratch,
 }
 
 /// A trained model with its catalog, ready to answer by external ids.
@@ -132,6 +135,10 @@ pub struct Recommender {
     training: Value,
     /// The model trained on binarized interactions (`training.binary`).
     binary: bool,
+    /// The approximate top-N index stored in the file, if any.
+    index: Option<IvfIndex>,
+    /// Whether queries go through `index` (on when the file has one).
+    approximate: bool,
 }
 
 /// Adds the catalog every model file carries to `file`: item and user ids, product names,
@@ -148,6 +155,35 @@ pub fn attach_catalog(file: &mut ModelFile, train: &Interactions, item_names: &[
     file.put_csr(SEEN, &train.matrix);
     let popularity = train.matrix.binarized().column_sums();
     file.put_f32(POPULARITY, &[popularity.len()], popularity);
+}
+
+/// Builds (or, with [`AnnMode::Off`], removes) the approximate top-N index of `file` (see
+/// [`crate::ann`]): for factor models (ALS, LightFM) when `mode` wants one for the catalog
+/// size; other kinds never get one. The default probe count is calibrated on up to
+/// [`crate::ann::CALIBRATION_QUERIES`] of the file's users (sampled items without users).
+/// Returns whether the file now holds an index.
+pub fn attach_index(file: &mut ModelFile, mode: AnnMode, params: &IvfParams) -> Result<bool> {
+    IvfIndex::remove(file);
+    if !mode.wants_index(file.item_ids.len()) {
+        return Ok(false);
+    }
+    let scorer = load_scorer(file)?;
+    let Some(factors) = scorer.item_factors() else {
+        return Ok(false);
+    };
+    // Calibration queries: evenly spaced users' vectors (none in an item-only file).
+    let users = file.user_ids.len();
+    let mut queries = Vec::new();
+    let mut x = Vec::new();
+    let mut scratch = ScoreScratch::new();
+    for k in 0..crate::ann::CALIBRATION_QUERIES.min(users) {
+        let u = (k * users / crate::ann::CALIBRATION_QUERIES.min(users)) as u32;
+        if scorer.user_query(u, &mut x, &mut scratch).is_some() {
+            queries.extend_from_slice(&x);
+        }
+    }
+    IvfIndex::build(factors, &queries, params)?.put(file);
+    Ok(true)
 }
 
 /// Builds the scorer for the model kind recorded in `file`.
@@ -205,6 +241,16 @@ impl Recommender {
                 scorer.n_items()
             )));
         }
+        let index = match scorer.item_factors() {
+            Some(factors) => IvfIndex::from_model_file(&file, factors)?,
+            None if file_has_index(&file) => {
+                return Err(corrupt(format!(
+                    "ANN index in a {} model, which has no item factors to index",
+                    file.kind
+                )))
+            }
+            None => None,
+        };
         let mut popularity_order: Vec<u32> = (0..n_items as u32).collect();
         popularity_order.sort_by(|&a, &b| popularity[b as usize].total_cmp(&popularity[a as usize]));
         let item_names = if file.item_names.is_empty() {
@@ -225,7 +271,38 @@ impl Recommender {
             popularity_order,
             params: file.params,
             training: file.training,
+            approximate: index.is_some(),
+            index,
         })
+    }
+
+    /// The approximate top-N index the file carried, if any.
+    pub fn ann_index(&self) -> Option<&IvfIndex> {
+        self.index.as_ref()
+    }
+
+    /// Whether user and basket queries go through the index (true when the file has one);
+    /// similar-item queries are always exact.
+    pub fn approximate(&self) -> bool {
+        self.approximate && self.index.is_some()
+    }
+
+    /// Switches the index on or off for later queries (no effect without one), and sets the
+    /// lists it probes per query (`probe`: `None` keeps the file's value; see
+    /// [`IvfIndex::set_probe`]).
+    pub fn set_approximate(&mut self, on: bool, probe: Option<usize>) {
+        self.approximate = on;
+        if let (Some(index), Some(p)) = (self.index.as_mut(), probe) {
+            index.set_probe(p);
+        }
+    }
+
+    /// The index and the factors it covers, when queries go through it.
+    fn ann(&self) -> Option<(&IvfIndex, ItemFactors<'_>)> {
+        if !self.approximate {
+            return None;
+        }
+        Some((self.index.as_ref()?, self.scorer.item_factors()?))
     }
 
     /// The model family.
@@ -340,9 +417,15 @@ impl Recommender {
                 if !opts.include_seen {
                     s.seen.extend_from_slice(self.seen_items(u));
                 }
-                s.scores.resize(self.n_items(), 0.0);
-                self.scorer.score_user(u, &mut s.scores, &mut s.scorer);
-                self.select(n, opts, s, &mut out);
+                let offset = match self.ann() {
+                    Some(_) => self.scorer.user_query(u, &mut s.query, &mut s.scorer),
+                    None => None,
+                };
+                if offset.is_none() {
+                    s.scores.resize(self.n_items(), 0.0);
+                    self.scorer.score_user(u, &mut s.scores, &mut s.scorer);
+                }
+                self.select(n, opts, s, &mut out, offset);
             }
             _ => self.popularity_only(n, opts, s, &mut out),
         }
@@ -403,19 +486,29 @@ impl Recommender {
             self.popularity_only(n, opts, s, &mut out);
             return Ok(out);
         }
-        s.scores.resize(self.n_items(), 0.0);
-        match known {
-            Some(u) if live.items.is_empty() => self.scorer.score_user(u, &mut s.scores, &mut s.scorer),
-            _ => self.scorer.score_items(&s.basket, &mut s.scores, &mut s.scorer)?,
-        }
-        if live_popularity {
-            for &(item, count) in live.popularity {
-                if let Some(score) = s.scores.get_mut(item as usize) {
-                    *score += count;
+        // Through the index when the file has one (factor models), as the other paths do.
+        let offset = match (self.ann(), known) {
+            (Some(_), Some(u)) if live.items.is_empty() => {
+                self.scorer.user_query(u, &mut s.query, &mut s.scorer)
+            }
+            (Some(_), _) => self.scorer.basket_query(&s.basket, &mut s.query, &mut s.scorer)?,
+            (None, _) => None,
+        };
+        if offset.is_none() {
+            s.scores.resize(self.n_items(), 0.0);
+            match known {
+                Some(u) if live.items.is_empty() => self.scorer.score_user(u, &mut s.scores, &mut s.scorer),
+                _ => self.scorer.score_items(&s.basket, &mut s.scores, &mut s.scorer)?,
+            }
+            if live_popularity {
+                for &(item, count) in live.popularity {
+                    if let Some(score) = s.scores.get_mut(item as usize) {
+                        *score += count;
+                    }
                 }
             }
         }
-        self.select(n, opts, s, &mut out);
+        self.select(n, opts, s, &mut out, offset);
         if s.basket.is_empty() {
             // Nothing known of the user: the (live) popularity list, flagged as for a stranger.
             out.fallback = Fallback::Popularity;
@@ -452,9 +545,15 @@ impl Recommender {
             self.popularity_only(n, opts, s, &mut out);
             return Ok(out);
         }
-        s.scores.resize(self.n_items(), 0.0);
-        self.scorer.score_items(&s.basket, &mut s.scores, &mut s.scorer)?;
-        self.select(n, opts, s, &mut out);
+        let offset = match self.ann() {
+            Some(_) => self.scorer.basket_query(&s.basket, &mut s.query, &mut s.scorer)?,
+            None => None,
+        };
+        if offset.is_none() {
+            s.scores.resize(self.n_items(), 0.0);
+            self.scorer.score_items(&s.basket, &mut s.scores, &mut s.scorer)?;
+        }
+        self.select(n, opts, s, &mut out, offset);
         Ok(out)
     }
 
@@ -494,14 +593,35 @@ impl Recommender {
         opts.candidates.as_ref().map(|_| resolved)
     }
 
-    /// Selects from `s.scores` under the filters, then applies the partial fallback.
-    fn select(&self, n: usize, opts: &RecommendOptions, s: &mut Scratch, out: &mut Recommendations) {
+    /// Selects under the filters, then applies the partial fallback: from `s.scores`, or,
+    /// when `offset` is set, through the index for the query vector in `s.query` (scores
+    /// `s.query·y_i + b_i + offset`).
+    fn select(
+        &self,
+        n: usize,
+        opts: &RecommendOptions,
+        s: &mut Scratch,
+        out: &mut Recommendations,
+        offset: Option<f32>,
+    ) {
         let filter = Filter {
             seen: &s.seen,
             exclude: &s.exclude,
             candidates: Self::candidates(opts, &s.candidates),
         };
-        s.top.select(&s.scores, n, &filter, &mut s.selected);
+        match (offset, self.ann()) {
+            (Some(c), Some((index, factors))) => {
+                index.search(factors, &s.query, n, &filter, &mut s.ann, &mut s.selected);
+                if c != 0.0 {
+                    for x in s.selected.iter_mut() {
+                        x.score += c;
+                    }
+                    // Adding the constant may round two scores into a tie.
+                    s.selected.sort_unstable_by(crate::topn::best_first);
+                }
+            }
+            _ => s.top.select(&s.scores, n, &filter, &mut s.selected),
+        }
         // One allocation for the returned list, fallback included.
         out.items.reserve_exact(n.min(self.n_items()));
         let evidence_floor = if self.scorer.needs_fallback_below_zero() {

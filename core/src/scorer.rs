@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::any::Any;
 
+use crate::ann::ItemFactors;
 use crate::error::{RecoError, Result};
 
 /// Buffers the models reuse between scoring calls, so that warm queries do not allocate. Keep
@@ -64,6 +65,32 @@ pub trait ItemScorer {
 
     /// Similarity of every item to `item` (e.g. cosine of item factors).
     fn similar_to(&self, item: u32, out: &mut [f32], scratch: &mut ScoreScratch) -> Result<()>;
+
+    /// Factor models: the item side of their scores, `score(i) = x·rows[i] + bias[i] + c` for
+    /// a query vector `x` and a constant `c` per query (what [`crate::ann`] indexes). `None`
+    /// (the default) for other models.
+    fn item_factors(&self) -> Option<ItemFactors<'_>> {
+        None
+    }
+
+    /// Factor models: the query vector `x` of user `user` into `x`, returning the constant
+    /// `c` of [`ItemScorer::item_factors`]; `None` (the default) for other models.
+    fn user_query(&self, user: u32, x: &mut Vec<f32>, scratch: &mut ScoreScratch) -> Option<f32> {
+        let _ = (user, x, scratch);
+        None
+    }
+
+    /// Factor models: the query vector of a basket (as [`ItemScorer::score_items`]) into `x`,
+    /// returning the constant `c`; `Ok(None)` (the default) for other models.
+    fn basket_query(
+        &self,
+        items: &[(u32, f32)],
+        x: &mut Vec<f32>,
+        scratch: &mut ScoreScratch,
+    ) -> Result<Option<f32>> {
+        let _ = (items, x, scratch);
+        Ok(None)
+    }
 
     /// True when a score `<= 0.0` means "no evidence" and the slot should be filled from
     /// popularity instead (user-KNN's fallback). Factor models return false.

@@ -78,7 +78,7 @@ const SCAN_CHUNK: usize = 16;
 
 /// The selection order: best first (higher score, then lower item).
 #[inline]
-fn best_first(a: &Scored, b: &Scored) -> Ordering {
+pub(crate) fn best_first(a: &Scored, b: &Scored) -> Ordering {
     Worst(*a).cmp(&Worst(*b))
 }
 
@@ -176,6 +176,33 @@ impl TopN {
                     }
                 }
             }
+        }
+        if sel.buf.len() > n {
+            sel.cut();
+        }
+        self.buf.sort_unstable_by(best_first);
+        out.extend_from_slice(&self.buf);
+    }
+}
+
+impl TopN {
+    /// The best `n` of already scored `items` into `out`, best first (the order of
+    /// [`TopN::select`]; NaN scores are never selected). Each item must appear at most once.
+    pub fn select_scored(&mut self, items: &[Scored], n: usize, out: &mut Vec<Scored>) {
+        out.clear();
+        self.buf.clear();
+        if n == 0 {
+            return;
+        }
+        let mut sel = Selection {
+            buf: &mut self.buf,
+            n,
+            cap: n.saturating_mul(2),
+            floor: f32::NEG_INFINITY,
+            bar: None,
+        };
+        for &cand in items {
+            sel.offer(cand, &Filter::default());
         }
         if sel.buf.len() > n {
             sel.cut();

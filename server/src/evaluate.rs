@@ -21,7 +21,7 @@ use crate::dataset::Dataset;
 use crate::error::{Result, ServerError};
 use crate::ingest::{ReadArgs, DEFAULT_FEATURES, DEFAULT_INPUT};
 use crate::progress::Progress;
-use crate::train::{fit, set_threads, ModelArgs, ModelChoice};
+use crate::train::{fit, set_threads, ModelArgs, ModelChoice, PrecisionChoice};
 
 /// `--split`, `--test-fraction`, `--leave-out`: how `reco evaluate` splits --input (and what
 /// `reco tune` sets aside).
@@ -85,6 +85,10 @@ pub struct EvaluateArgs {
     /// Users sampled (with --seed) for the single-user latency measurement.
     #[arg(long, default_value_t = 200)]
     pub latency_users: usize,
+    /// Evaluate the model as loaded from a file of this precision (f16 and int8 round the
+    /// factors; f32 is exact).
+    #[arg(long, value_enum, default_value_t = PrecisionChoice::F32)]
+    pub precision: PrecisionChoice,
     /// How to read the input files.
     #[command(flatten)]
     pub read: ReadArgs,
@@ -186,7 +190,10 @@ pub fn evaluate_model(
         &train.item_prices,
         hyper,
     )?;
-    let rec = Recommender::from_model_file(trained.file)?;
+    let rec = match args.precision {
+        PrecisionChoice::F32 => Recommender::from_model_file(trained.file)?,
+        p => Recommender::from_bytes(&trained.file.to_bytes(p.into())?)?,
+    };
     let seen = &train.interactions.matrix;
     let users: Vec<u32> = (0..test.n_rows())
         .filter(|&u| test.row_nnz(u) > 0)

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Result, ServerError};
 use crate::progress::Progress;
+use crate::train::AnnChoice;
 
 /// Command-line options of `reco export`.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,6 +40,11 @@ pub struct ExportArgs {
     /// Leave out users (ids, factors, seen items): baskets only, smaller file.
     #[arg(long)]
     pub no_users: bool,
+    /// Approximate top-N index in the exported file (ALS, LightFM; built before users are
+    /// dropped, so its probe count is calibrated on them): `auto` for catalogs of at least
+    /// 50,000 items.
+    #[arg(long, value_enum, default_value_t = AnnChoice::Auto)]
+    pub ann: AnnChoice,
 }
 
 /// `--precision` values.
@@ -48,6 +54,8 @@ pub enum WebPrecision {
     F32,
     /// 2 bytes per float (IEEE half).
     F16,
+    /// Factor matrices as 1 byte per value with one f32 scale per row, other floats as f16.
+    Int8,
 }
 
 /// What [`export`] wrote.
@@ -84,6 +92,17 @@ pub fn web_model_bytes(mut file: ModelFile, precision: Precision, no_users: bool
     Ok(bytes)
 }
 
+/// Seed of the index `reco export` builds.
+const ANN_SEED: u64 = 42;
+
+/// The `reco.format_version` of model bytes written by this build (1, or 2 with an index).
+fn format_version(bytes: &[u8]) -> u32 {
+    safetensors::SafeTensors::read_metadata(bytes)
+        .ok()
+        .and_then(|(_, m)| m.metadata().as_ref()?.get("reco.format_version")?.parse().ok())
+        .unwrap_or(1)
+}
+
 fn gzip_len(bytes: &[u8]) -> usize {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     // Writing to a Vec cannot fail.
@@ -94,11 +113,13 @@ fn gzip_len(bytes: &[u8]) -> usize {
 /// Reads `args.model`, writes the web model file atomically and updates `index.json` beside it.
 pub fn export(args: &ExportArgs) -> Result<ExportReport> {
     let input = std::fs::read(&args.model).map_err(|e| ServerError::model_file(&args.model, e))?;
-    let file = ModelFile::from_bytes(&input)?;
+    let mut file = ModelFile::from_bytes(&input)?;
+    crate::train::attach_ann(&mut file, args.ann, ANN_SEED)?;
     let kind = file.kind;
     let precision = match args.precision {
         WebPrecision::F32 => Precision::F32,
         WebPrecision::F16 => Precision::F16,
+        WebPrecision::Int8 => Precision::Int8,
     };
     let out = match &args.out {
         Some(p) => p.clone(),
@@ -111,8 +132,12 @@ pub fn export(args: &ExportArgs) -> Result<ExportReport> {
     let entry = json!({
         "kind": kind.as_str(),
         "file": out.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
-        "format_version": reco_core::model_file::FORMAT_VERSION,
-        "precision": if precision == Precision::F16 { "f16" } else { "f32" },
+        "format_version": format_version(&bytes),
+        "precision": match precision {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Int8 => "int8",
+        },
         "users": rec.n_users(),
         "items": rec.n_items(),
         "bytes": bytes.len(),
@@ -201,6 +226,7 @@ mod tests {
             out: Some(out.clone()),
             precision: WebPrecision::F32,
             no_users: false,
+            ann: AnnChoice::Auto,
         };
         let r = export(&args).unwrap();
         assert!(r.gzip_bytes > 0 && r.gzip_bytes < r.bytes);
@@ -225,6 +251,7 @@ mod tests {
             out: Some(half.clone()),
             precision: WebPrecision::F16,
             no_users: true,
+            ann: AnnChoice::Auto,
             ..args
         };
         let h = export(&args).unwrap();
@@ -248,6 +275,7 @@ mod tests {
             out: Some(dir.path().join("o.safetensors")),
             precision: WebPrecision::F32,
             no_users: false,
+            ann: AnnChoice::Auto,
         };
         assert!(export(&args).unwrap_err().to_string().contains("truncated"));
     }

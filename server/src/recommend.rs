@@ -39,6 +39,9 @@ pub struct RecommendArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Score every item even when the file has an approximate top-N index.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 /// The answer as JSON: `{"model", "fallback", "unknown_items", "items": [{item_id, product, score, fallback}]}`
@@ -67,8 +70,11 @@ pub fn to_json(rec: &Recommender, recs: &Recommendations) -> serde_json::Value {
 /// Runs `reco recommend`.
 pub fn run(args: &RecommendArgs) -> Result<()> {
     let bytes = std::fs::read(&args.model).map_err(|e| ServerError::model_file(&args.model, e))?;
-    let rec = Recommender::from_bytes(&bytes)
+    let mut rec = Recommender::from_bytes(&bytes)
         .map_err(|e| ServerError::Usage(format!("{}: {e}", args.model.display())))?;
+    if args.exact {
+        rec.set_approximate(false, None);
+    }
     let opts = RecommendOptions {
         include_seen: args.include_seen,
         exclude: args.exclude.clone(),

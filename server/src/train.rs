@@ -4,12 +4,13 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use reco_core::als::{AlsModel, AlsParams, AlsSolver, IterationReport};
+use reco_core::ann::{AnnMode, IvfParams};
 use reco_core::ease::{self, EaseParams};
 use reco_core::knn::{ItemKnnModel, ItemKnnParams, KnnWeighting, UserKnnModel, UserKnnParams};
 use reco_core::lightfm::{self, EpochReport, LightFmParams, Loss};
 use reco_core::model_file::{write_atomic, ModelFile, ModelKind, Precision};
 use reco_core::popularity::PopularityModel;
-use reco_core::recommender::attach_catalog;
+use reco_core::recommender::{attach_catalog, attach_index};
 use reco_core::rp3beta::{self, Rp3betaParams};
 use reco_core::Interactions;
 use serde_json::json;
@@ -332,9 +333,59 @@ pub struct TrainArgs {
     /// (`training.events_through`), so a server applies only newer events on top.
     #[arg(long)]
     pub events: Option<PathBuf>,
+    /// Approximate top-N index in the file (ALS, LightFM): `auto` builds one for catalogs of
+    /// at least 50,000 items; queries then probe it instead of scanning every item.
+    #[arg(long, value_enum, default_value_t = AnnChoice::Auto)]
+    pub ann: AnnChoice,
     /// Hyperparameters of the model.
     #[command(flatten)]
     pub hyper: ModelArgs,
+}
+
+/// `--ann` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnnChoice {
+    /// An index for factor models with at least 50,000 items.
+    Auto,
+    /// An index for every factor model.
+    On,
+    /// No index (exact scans).
+    Off,
+}
+
+/// Builds (or removes) the approximate top-N index of `file` for `choice`, seeded with
+/// `seed`, and reports a built one on stderr.
+pub fn attach_ann(file: &mut ModelFile, choice: AnnChoice, seed: u64) -> Result<()> {
+    let mode = match choice {
+        AnnChoice::Auto => AnnMode::Auto,
+        AnnChoice::On => AnnMode::On,
+        AnnChoice::Off => AnnMode::Off,
+    };
+    let start = std::time::Instant::now();
+    let progress = mode
+        .wants_index(file.item_ids.len())
+        .then(|| Progress::spinner("building the ANN index".to_string()));
+    let params = IvfParams {
+        seed,
+        ..IvfParams::default()
+    };
+    let built = attach_index(file, mode, &params);
+    if let Some(p) = progress {
+        p.finish();
+    }
+    if built? {
+        let lists = file.tensors.get("ann.offsets").map_or(0, |t| match t {
+            reco_core::model_file::Tensor::U64 { data, .. } => data.len().saturating_sub(1),
+            _ => 0,
+        });
+        let probe = file.u32("ann.probe", &[Some(1)])?[0];
+        eprintln!(
+            "ANN index: {lists} lists, {probe} probed per query, built in {:.2}s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// Tensor precision on the command line.
@@ -345,6 +396,9 @@ pub enum PrecisionChoice {
     F32,
     /// 16-bit floats (half the size).
     F16,
+    /// Factor matrices as 8-bit integers with one scale per row (a quarter of the size),
+    /// other floats as f16.
+    Int8,
 }
 
 impl From<PrecisionChoice> for Precision {
@@ -352,6 +406,7 @@ impl From<PrecisionChoice> for Precision {
         match p {
             PrecisionChoice::F32 => Precision::F32,
             PrecisionChoice::F16 => Precision::F16,
+            PrecisionChoice::Int8 => Precision::Int8,
         }
     }
 }
@@ -509,11 +564,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         trained.file.training["events_through"] = json!(through);
     }
     trained.file.training["args"]["precision"] = json!(args.precision);
+    trained.file.training["args"]["ann"] = json!(args.ann);
+    let mut file = trained.file;
+    attach_ann(&mut file, args.ann, hyper.seed)?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| default_model_path(model.kind()));
-    let bytes = trained.file.to_bytes(args.precision.into())?;
+    let bytes = file.to_bytes(args.precision.into())?;
     write_atomic(&out, &bytes).map_err(|e| ServerError::io(&out, e))?;
     eprintln!(
         "trained {} on {} users x {} items ({} interactions) in {:.2}s -> {} ({:.1} KiB)",

@@ -74,6 +74,7 @@ use alloc::vec::Vec;
 
 use serde_json::Value;
 
+use crate::ann::ItemFactors;
 use crate::error::{RecoError, Result};
 use crate::kernels::dot;
 use crate::matrix::CsrMatrix;
@@ -672,6 +673,31 @@ impl ItemScorer for LightFmModel {
         let p = self.fold_in(items)?;
         self.score_repr(&p, 0.0, out);
         Ok(())
+    }
+
+    fn item_factors(&self) -> Option<ItemFactors<'_>> {
+        Some(ItemFactors {
+            rows: &self.item_repr,
+            dim: self.params.factors,
+            bias: Some(&self.item_repr_bias),
+        })
+    }
+
+    fn user_query(&self, user: u32, x: &mut Vec<f32>, _scratch: &mut ScoreScratch) -> Option<f32> {
+        let (p, b) = self.user_representation(user);
+        x.clear();
+        x.extend_from_slice(p);
+        Some(b)
+    }
+
+    fn basket_query(
+        &self,
+        items: &[(u32, f32)],
+        x: &mut Vec<f32>,
+        _scratch: &mut ScoreScratch,
+    ) -> Result<Option<f32>> {
+        *x = self.fold_in(items)?;
+        Ok(Some(0.0))
     }
 
     fn similar_to(&self, item: u32, out: &mut [f32], _scratch: &mut ScoreScratch) -> Result<()> {

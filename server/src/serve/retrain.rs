@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use reco_core::model_file::{write_atomic, Precision};
 
 use super::state::AppState;
-use crate::train::{ModelArgs, ModelChoice, PrecisionChoice};
+use crate::train::{AnnChoice, ModelArgs, ModelChoice, PrecisionChoice};
 
 /// What a retrain did.
 #[derive(Debug, serde::Serialize)]
@@ -105,7 +105,13 @@ async fn run(state: &Arc<AppState>, features: std::path::PathBuf) -> Result<Retr
             let precision: Option<PrecisionChoice> = a
                 .get("precision")
                 .and_then(|p| serde_json::from_value(p.clone()).ok());
-            Some((model, hyper, precision.unwrap_or(PrecisionChoice::F32)))
+            let ann: Option<AnnChoice> = a.get("ann").and_then(|p| serde_json::from_value(p.clone()).ok());
+            Some((
+                model,
+                hyper,
+                precision.unwrap_or(PrecisionChoice::F32),
+                ann.unwrap_or(AnnChoice::Auto),
+            ))
         });
         match parsed {
             Some(job) => jobs.push((entry.file.clone(), job)),
@@ -133,7 +139,7 @@ async fn run(state: &Arc<AppState>, features: std::path::PathBuf) -> Result<Retr
             }
             // Train everything first: a failure writes nothing.
             let mut out = Vec::new();
-            for (file, (model, hyper, precision)) in jobs {
+            for (file, (model, hyper, precision, ann)) in jobs {
                 let mut trained = crate::progress::muted(|| {
                     crate::train::fit(
                         model,
@@ -147,6 +153,9 @@ async fn run(state: &Arc<AppState>, features: std::path::PathBuf) -> Result<Retr
                 let training = &mut trained.file.training;
                 training["events_through"] = serde_json::json!(through);
                 training["args"]["precision"] = serde_json::json!(precision);
+                training["args"]["ann"] = serde_json::json!(ann);
+                crate::progress::muted(|| crate::train::attach_ann(&mut trained.file, ann, hyper.seed))
+                    .map_err(|e| format!("{file}: {e}"))?;
                 let bytes = trained
                     .file
                     .to_bytes(Precision::from(precision))
