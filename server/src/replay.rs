@@ -72,45 +72,16 @@ impl Score {
     }
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Unix seconds of `YYYY-MM-DD` (UTC midnight).
+/// Unix seconds of a `--cutoff` (a date `YYYY-MM-DD` at 00:00 UTC, a date-time, or Unix
+/// seconds).
 fn parse_date(s: &str) -> Result<i64> {
-    let bad = || ServerError::Usage(format!("--cutoff `{s}` is not a date like 2011-10-01"));
-    let parts: Vec<&str> = s.trim().split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    Ok(days_from_civil(y, m, d) * 86_400)
+    crate::ingest::time::parse_timestamp(s)
+        .ok_or_else(|| ServerError::Usage(format!("--cutoff `{s}` is not a date like 2011-10-01")))
 }
 
+/// The `YYYY-MM-DD` of Unix seconds `ts` (UTC).
 fn date(ts: i64) -> String {
-    let z = ts.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
+    crate::ingest::time::format_utc(ts)[..10].to_string()
 }
 
 /// Trains `model` on `base` plus `events`, with names and prices looked up by item id.
@@ -335,7 +306,7 @@ mod tests {
         assert_eq!(parse_date("1970-01-01").unwrap(), 0);
         assert_eq!(parse_date("2011-10-01").unwrap(), 1_317_427_200);
         assert_eq!(date(1_317_427_200 + 3600), "2011-10-01");
-        for bad in ["2011-13-01", "2011/10/01", "x", "2011-10"] {
+        for bad in ["2011-13-01", "2011/10/01", "x", "2011-10-"] {
             assert!(parse_date(bad).is_err(), "{bad}");
         }
     }

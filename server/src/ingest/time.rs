@@ -83,9 +83,40 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `secs` (Unix seconds) as RFC 3339 UTC, `YYYY-MM-DDTHH:MM:SSZ` (Hinnant's civil-from-days).
+pub fn format_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_timestamp;
+    use super::{format_utc, parse_timestamp};
+
+    #[test]
+    fn formats_what_it_parses() {
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2011-10-24T13:05:09Z",
+            "2000-02-29T23:59:59Z",
+        ] {
+            assert_eq!(format_utc(parse_timestamp(s).unwrap()), s);
+        }
+    }
 
     #[test]
     fn formats() {
