@@ -377,7 +377,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH, header::AUTHORIZATION])
+        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
         .expose_headers([
             header::ETAG,
             FALLBACK_HEADER,
