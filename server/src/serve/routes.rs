@@ -21,7 +21,7 @@ use super::items::ItemOut;
 use super::live::{Live, Lookup, MAX_BATCH};
 use super::metrics::ModelMetrics;
 use super::retrain::{retrain, RetrainError};
-use super::state::{AppState, ModelEntry};
+use super::state::{fallback_of, AppState, ModelEntry};
 
 /// Default list length.
 pub const DEFAULT_N: usize = 10;
@@ -320,14 +320,7 @@ fn live_answer(
     // The popularity model's counts move with everyone's events: its lists are not memoized.
     let memoize = !is_popularity && state.config.cache_top > 0;
     let (items, version) = match live.lookup(user_id, &entry.live_view(), entry.generation, n) {
-        Lookup::Memo(items) => {
-            let fallback = match items.first() {
-                Some(first) if first.fallback => Fallback::Popularity,
-                _ if items.iter().any(|i| i.fallback) => Fallback::Partial,
-                _ => Fallback::None,
-            };
-            return Some(items_response(entry, &items, fallback, 0));
-        }
+        Lookup::Memo(items) => return Some(items_response(entry, &items, fallback_of(&items), 0)),
         Lookup::Compute { items, version } => (items, Some(version)),
         Lookup::Nothing if live_popularity => (Vec::new(), None),
         Lookup::Nothing => return None,

@@ -99,12 +99,16 @@ impl TopCache {
             },
         };
         let items = &list[..n.min(list.len())];
-        let fallback = match items.first() {
-            Some(first) if first.fallback => Fallback::Popularity,
-            _ if items.iter().any(|i| i.fallback) => Fallback::Partial,
-            _ => Fallback::None,
-        };
-        Some(Ok((items, fallback)))
+        Some(Ok((items, fallback_of(items))))
+    }
+}
+
+/// The fallback a prefix of a memoized list shows: its items carry their own flags.
+pub fn fallback_of(items: &[RecommendedItem]) -> Fallback {
+    match items.first() {
+        Some(first) if first.fallback => Fallback::Popularity,
+        _ if items.iter().any(|i| i.fallback) => Fallback::Partial,
+        _ => Fallback::None,
     }
 }
 
