@@ -1,18 +1,38 @@
 //! Sparse interaction matrices (CSR) and the maps between external string ids and dense indices.
-use alloc::collections::BTreeMap;
 use alloc::format;
+use core::hash::BuildHasher;
+
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::error::{RecoError, Result};
 
 /// A bijection between external string ids (e.g. `"85123A"`) and dense indices `0..len`,
 /// in order of first insertion.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// The lookup table holds only indices into the id list (hashed by their id with foldhash), so
+/// each id is stored once: 1M ids cost their bytes plus about 9 bytes each, and a lookup is one
+/// hash and (almost always) one comparison.
+#[derive(Clone, Default)]
 pub struct IdMap {
     ids: Vec<String>,
-    index: BTreeMap<String, u32>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl core::fmt::Debug for IdMap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IdMap").field("ids", &self.ids).finish()
+    }
+}
+
+/// Two maps are equal when they hold the same ids in the same order.
+impl PartialEq for IdMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids == other.ids
+    }
 }
 
 impl IdMap {
@@ -23,29 +43,42 @@ impl IdMap {
 
     /// A map whose index `i` is `ids[i]`; fails on a duplicate id.
     pub fn from_ids(ids: Vec<String>) -> Result<Self> {
-        let mut index = BTreeMap::new();
-        for (i, id) in ids.iter().enumerate() {
-            if index.insert(id.clone(), i as u32).is_some() {
+        let mut map = IdMap {
+            index: HashTable::with_capacity(ids.len()),
+            ids,
+            hasher: DefaultHashBuilder::default(),
+        };
+        for i in 0..map.ids.len() {
+            let id = &map.ids[i];
+            let hash = map.hasher.hash_one(id.as_str());
+            if map.index.find(hash, |&j| map.ids[j as usize] == *id).is_some() {
                 return Err(RecoError::InvalidData(format!("duplicate id {id:?} in id list")));
             }
+            let (ids, hasher) = (&map.ids, &map.hasher);
+            map.index
+                .insert_unique(hash, i as u32, |&j| hasher.hash_one(ids[j as usize].as_str()));
         }
-        Ok(IdMap { ids, index })
+        Ok(map)
     }
 
     /// The index of `id`, inserting it at the end if new.
     pub fn get_or_insert(&mut self, id: &str) -> u32 {
-        if let Some(&i) = self.index.get(id) {
+        let hash = self.hasher.hash_one(id);
+        if let Some(&i) = self.index.find(hash, |&j| self.ids[j as usize] == id) {
             return i;
         }
         let i = self.ids.len() as u32;
         self.ids.push(id.to_string());
-        self.index.insert(id.to_string(), i);
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        self.index
+            .insert_unique(hash, i, |&j| hasher.hash_one(ids[j as usize].as_str()));
         i
     }
 
     /// The index of `id`, if known.
     pub fn index_of(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        let hash = self.hasher.hash_one(id);
+        self.index.find(hash, |&j| self.ids[j as usize] == id).copied()
     }
 
     /// The id at `index`, if in range.
@@ -431,6 +464,37 @@ mod tests {
         assert_eq!(it.items.id(1), Some("y"));
         assert_eq!(it.matrix.get(0, 0), 2.0);
         assert!(IdMap::from_ids(vec!["a".into(), "a".into()]).is_err());
+    }
+
+    #[test]
+    fn id_map_finds_every_id_of_a_large_map_and_nothing_else() {
+        let ids: Vec<String> = (0..20_000).map(|i| format!("u{i:07}")).collect();
+        let map = IdMap::from_ids(ids.clone()).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(map.index_of(id), Some(i as u32), "{id}");
+            assert_eq!(map.id(i as u32), Some(id.as_str()));
+        }
+        for unknown in ["", "u", "u0020000", "U0000001", "u0000001 "] {
+            assert_eq!(map.index_of(unknown), None, "{unknown:?}");
+        }
+        // Built one id at a time: the same indices, the same map; repeated ids keep theirs.
+        let mut grown = IdMap::new();
+        for id in &ids {
+            grown.get_or_insert(id);
+        }
+        assert_eq!(grown.get_or_insert("u0000007"), 7);
+        assert_eq!(grown.get_or_insert("new"), 20_000);
+        assert_eq!(grown.index_of("new"), Some(20_000));
+        assert_eq!(grown.len(), 20_001);
+        let mut with_new = ids.clone();
+        with_new.push("new".into());
+        assert_eq!(grown, IdMap::from_ids(with_new).unwrap());
+        assert_ne!(grown, map);
+        // A duplicate anywhere is refused, naming it.
+        let mut dup = ids;
+        dup.push("u0012345".into());
+        let err = IdMap::from_ids(dup).unwrap_err().to_string();
+        assert!(err.contains("u0012345"), "{err}");
     }
 
     proptest! {

@@ -71,6 +71,10 @@ enum Command {
     Replay(replay::ReplayArgs),
 }
 
+// mimalloc: see server/Cargo.toml. Only the binary; the library leaves the choice to its user.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = progress::configure(cli.quiet).and_then(|()| match &cli.command {

@@ -27,6 +27,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for an HTTP store to start answering (the body may then take as long as it needs).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest an S3 request is retried before the poll fails.
+#[cfg(feature = "s3")]
 const RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest model file a replica downloads.
 const MAX_FILE_BYTES: u64 = 16 << 30;
@@ -53,6 +54,7 @@ enum Source {
     /// Another `reco serve` at this root URL.
     Http { root: String, agent: ureq::Agent },
     /// An S3-compatible bucket and the prefix of the files.
+    #[cfg(feature = "s3")]
     S3 {
         store: Box<dyn object_store::ObjectStore>,
         prefix: object_store::path::Path,
@@ -81,6 +83,14 @@ impl Store {
     /// A store at `url` (`http(s)://host:port`, optionally ending in `/models/`, or
     /// `s3://bucket/prefix`) mirrored into `cache`.
     pub fn new(url: &str, cache: &Path) -> Result<Store, String> {
+        #[cfg(not(feature = "s3"))]
+        if url.starts_with("s3://") {
+            return Err(format!(
+                "cannot use the S3 store {url}: this reco was built without the `s3` feature \
+                 (rebuild with default features, or serve the files over http:// from another reco serve)"
+            ));
+        }
+        #[cfg(feature = "s3")]
         let source = if let Some(rest) = url.strip_prefix("s3://") {
             let prefix = rest.split_once('/').map_or("", |(_, p)| p).trim_matches('/');
             // A store that is down must fail the poll soon (the default retries for minutes).
@@ -98,20 +108,11 @@ impl Store {
                 store: Box::new(store),
                 prefix: object_store::path::Path::from(prefix),
             }
-        } else if is_url(url) {
-            let agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_connect(Some(CONNECT_TIMEOUT))
-                .timeout_recv_response(Some(RESPONSE_TIMEOUT))
-                .build()
-                .into();
-            Source::Http {
-                root: url.trim_end_matches('/').trim_end_matches("/models").to_string(),
-                agent,
-            }
         } else {
-            return Err(format!("`{url}` is not an http://, https:// or s3:// URL"));
+            Self::http_source(url)?
         };
+        #[cfg(not(feature = "s3"))]
+        let source = Self::http_source(url)?;
         std::fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
         Ok(Store {
             url: url.to_string(),
@@ -120,6 +121,24 @@ impl Store {
             etags: Mutex::new(HashMap::new()),
             status: StoreStatus::default(),
         })
+    }
+
+    /// The source for another `reco serve` at `url`.
+    fn http_source(url: &str) -> Result<Source, String> {
+        if is_url(url) && !url.starts_with("s3://") {
+            let agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_connect(Some(CONNECT_TIMEOUT))
+                .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+                .build()
+                .into();
+            Ok(Source::Http {
+                root: url.trim_end_matches('/').trim_end_matches("/models").to_string(),
+                agent,
+            })
+        } else {
+            Err(format!("`{url}` is not an http://, https:// or s3:// URL"))
+        }
     }
 
     /// The model files another `reco serve` lists now.
@@ -179,6 +198,7 @@ impl Store {
                     .await
                     .unwrap_or_else(|e| Err(format!("the poll task failed: {e}")))
             }
+            #[cfg(feature = "s3")]
             Source::S3 { store, prefix } => self.sync_s3(store.as_ref(), prefix).await,
         };
         let s = &self.status;
@@ -223,6 +243,8 @@ impl Store {
         Ok(())
     }
 
+    // Without the `s3` feature `Http` is the only source.
+    #[cfg_attr(not(feature = "s3"), allow(irrefutable_let_patterns))]
     fn sync_http(&self) -> Result<bool, String> {
         let Source::Http { root, agent } = &self.source else {
             return Ok(false);
@@ -261,6 +283,7 @@ impl Store {
         Ok(self.prune(&files)? || changed)
     }
 
+    #[cfg(feature = "s3")]
     async fn sync_s3(
         &self,
         store: &dyn object_store::ObjectStore,
