@@ -854,8 +854,38 @@ impl AlsModel {
     /// Fails with [`RecoError::WrongModelKind`] for another kind and
     /// [`RecoError::CorruptModel`] for missing or inconsistent tensors or parameters.
     pub fn from_model_file(file: &ModelFile) -> Result<AlsModel> {
+        let (params, has_users) = Self::check_file(file)?;
+        let copy = |name: &str| factor_tensor(file, name).map(|t| t.map(|(_, _, d)| d.to_vec()));
+        let users = if has_users { copy("user_factors")? } else { None };
+        let items = copy("item_factors")?.unwrap_or_default();
+        Self::checked(params, users.unwrap_or_default(), items)
+    }
+
+    fn checked(params: AlsParams, users: Vec<f32>, items: Vec<f32>) -> Result<AlsModel> {
+        let model = AlsModel::from_factors(params, users, items);
+        model.check_servable()?;
+        Ok(model)
+    }
+
+    /// [`AlsModel::from_model_file`] that moves the factor tensors out of `file` instead of
+    /// copying them (a large model needs its factors in memory once, not twice). `file` keeps
+    /// every other tensor; after an error it may have lost its factors.
+    pub fn take_from_model_file(file: &mut ModelFile) -> Result<AlsModel> {
+        let (params, has_users) = Self::check_file(file)?;
+        let users = if has_users {
+            file.take_f32("user_factors")
+        } else {
+            None
+        };
+        let items = file.take_f32("item_factors").unwrap_or_default();
+        Self::checked(params, users.unwrap_or_default(), items)
+    }
+
+    /// The checks of [`AlsModel::from_model_file`] that need only the file: its
+    /// hyperparameters and whether it holds user factors.
+    fn check_file(file: &ModelFile) -> Result<(AlsParams, bool)> {
         file.expect_kind(ModelKind::Als)?;
-        let (n_items, dim, items) = factor_tensor(file, "item_factors")?
+        let (n_items, dim, _) = factor_tensor(file, "item_factors")?
             .ok_or_else(|| RecoError::CorruptModel("ALS model file has no `item_factors`".into()))?;
         if n_items == 0 || dim == 0 {
             return Err(RecoError::CorruptModel(format!(
@@ -876,8 +906,8 @@ impl AlsModel {
                     file.user_ids.len()
                 )))
             }
-            None => Vec::new(),
-            Some((n_users, user_dim, users)) => {
+            None => false,
+            Some((n_users, user_dim, _)) => {
                 if user_dim != dim {
                     return Err(RecoError::CorruptModel(format!(
                         "`user_factors` has {user_dim} columns but `item_factors` has {dim}"
@@ -889,13 +919,10 @@ impl AlsModel {
                         file.user_ids.len()
                     )));
                 }
-                users.to_vec()
+                true
             }
         };
-        let params = AlsParams::from_json(&file.params, dim)?;
-        let model = AlsModel::from_factors(params, users, items.to_vec());
-        model.check_servable()?;
-        Ok(model)
+        Ok((AlsParams::from_json(&file.params, dim)?, users))
     }
 
     /// Load-time checks that every query can be answered, so that a broken file fails when

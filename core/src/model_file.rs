@@ -329,9 +329,52 @@ impl ModelFile {
         }
     }
 
+    /// Removes the f32 tensor `name` and returns its values (`None`, and the file unchanged,
+    /// when there is no such f32 tensor): loaders move large tensors out instead of copying.
+    pub fn take_f32(&mut self, name: &str) -> Option<Vec<f32>> {
+        match self.tensors.remove(name)? {
+            Tensor::F32 { data, .. } => Some(data),
+            other => {
+                self.tensors.insert(name.to_string(), other);
+                None
+            }
+        }
+    }
+
+    /// Removes the u32 tensor `name` and returns its values (see [`ModelFile::take_f32`]).
+    pub fn take_u32(&mut self, name: &str) -> Option<Vec<u32>> {
+        match self.tensors.remove(name)? {
+            Tensor::U32 { data, .. } => Some(data),
+            other => {
+                self.tensors.insert(name.to_string(), other);
+                None
+            }
+        }
+    }
+
+    /// [`ModelFile::csr`] that moves the matrix's `indices` and `data` out of the file instead
+    /// of copying them (its `shape` and `indptr` stay). After an error the file may have lost
+    /// them.
+    pub fn take_csr(&mut self, prefix: &str) -> Result<CsrMatrix> {
+        // Names, dtypes and shapes are checked before anything is moved.
+        let (rows, cols, indptr) = self.csr_layout(prefix)?;
+        let indices = self.take_u32(&format!("{prefix}.indices")).unwrap_or_default();
+        let data = self.take_f32(&format!("{prefix}.data")).unwrap_or_default();
+        Self::csr_from(prefix, rows, cols, indptr, indices, data)
+    }
+
     /// The CSR matrix stored by [`ModelFile::put_csr`], fully validated (see
     /// [`CsrMatrix::from_parts`]); errors name the matrix and the broken invariant.
     pub fn csr(&self, prefix: &str) -> Result<CsrMatrix> {
+        let (rows, cols, indptr) = self.csr_layout(prefix)?;
+        let indices = self.u32(&format!("{prefix}.indices"), &[None])?.to_vec();
+        let data = self.f32(&format!("{prefix}.data"), &[None])?.to_vec();
+        Self::csr_from(prefix, rows, cols, indptr, indices, data)
+    }
+
+    /// The checked shape and row starts of the CSR matrix `prefix` (dtypes and lengths of its
+    /// `indices` and `data` checked too).
+    fn csr_layout(&self, prefix: &str) -> Result<(usize, usize, Vec<usize>)> {
         let in_memory = |what: &str, v: u64| {
             usize::try_from(v).map_err(|_| {
                 corrupt(format!(
@@ -346,12 +389,23 @@ impl ModelFile {
         );
         let indptr = self.u64(&format!("{prefix}.indptr"), &[Some(rows.saturating_add(1))])?;
         let indices = self.u32(&format!("{prefix}.indices"), &[None])?;
-        let data = self.f32(&format!("{prefix}.data"), &[Some(indices.len())])?;
+        self.f32(&format!("{prefix}.data"), &[Some(indices.len())])?;
         let indptr = indptr
             .iter()
             .map(|&p| in_memory("indptr entry", p))
             .collect::<Result<Vec<usize>>>()?;
-        CsrMatrix::from_parts(rows, cols, indptr, indices.to_vec(), data.to_vec()).map_err(|e| match e {
+        Ok((rows, cols, indptr))
+    }
+
+    fn csr_from(
+        prefix: &str,
+        rows: usize,
+        cols: usize,
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        data: Vec<f32>,
+    ) -> Result<CsrMatrix> {
+        CsrMatrix::from_parts(rows, cols, indptr, indices, data).map_err(|e| match e {
             RecoError::InvalidData(m) => corrupt(format!("matrix `{prefix}`: {m}")),
             other => corrupt(format!("matrix `{prefix}`: {other}")),
         })
@@ -900,6 +954,28 @@ mod tests {
         let half = ModelFile::from_bytes(&f.to_bytes(Precision::F16).unwrap()).unwrap();
         let v = half.f32("item_factors", &[Some(2), Some(2)]).unwrap();
         assert!((v[3] - 0.333).abs() < 1e-3 && v[3] != 0.333);
+    }
+
+    #[test]
+    fn take_moves_tensors_out_after_checking_them() {
+        let f = sample();
+        let mut g = f.clone();
+        assert_eq!(g.take_csr("seen").unwrap(), f.csr("seen").unwrap());
+        assert!(!g.tensors.contains_key("seen.indices") && !g.tensors.contains_key("seen.data"));
+        assert!(g.tensors.contains_key("seen.shape"));
+        assert_eq!(
+            g.take_f32("item_factors"),
+            Some(alloc::vec![1.0, 2.0, 3.0, 0.333])
+        );
+        assert_eq!(g.take_f32("item_factors"), None);
+        // A tensor of another type stays in the file.
+        assert_eq!(g.take_f32("seen.indptr"), None);
+        assert!(g.tensors.contains_key("seen.indptr"));
+        // A broken matrix is refused before anything is moved.
+        let mut bad = f.clone();
+        bad.put_f32("seen.data", &[2], alloc::vec![1.0, 2.0]);
+        assert!(bad.take_csr("seen").is_err());
+        assert!(bad.tensors.contains_key("seen.indices") && bad.tensors.contains_key("seen.data"));
     }
 
     #[test]

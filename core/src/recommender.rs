@@ -188,8 +188,32 @@ pub fn attach_index(file: &mut ModelFile, mode: AnnMode, params: &IvfParams) -> 
 
 /// Builds the scorer for the model kind recorded in `file`.
 pub fn load_scorer(file: &ModelFile) -> Result<SharedScorer> {
+    match file.kind {
+        ModelKind::Als => Ok(Box::new(crate::als::AlsModel::from_model_file(file)?)),
+        _ => load_other_scorer(file),
+    }
+}
+
+/// [`load_scorer`] that moves the large tensors (ALS factors) out of `file` instead of
+/// copying them, so a loaded model holds them once.
+fn take_scorer(file: &mut ModelFile) -> Result<SharedScorer> {
+    match file.kind {
+        ModelKind::Als => Ok(Box::new(crate::als::AlsModel::take_from_model_file(file)?)),
+        // (Not through `load_scorer`: a wasm binary then holds one ALS loader, not two.)
+        _ => load_other_scorer(file),
+    }
+}
+
+/// The scorers of the kinds other than ALS.
+fn load_other_scorer(file: &ModelFile) -> Result<SharedScorer> {
     Ok(match file.kind {
-        ModelKind::Als => Box::new(crate::als::AlsModel::from_model_file(file)?),
+        // Handled by the callers (never reached).
+        ModelKind::Als => {
+            return Err(RecoError::WrongModelKind {
+                expected: "not als".into(),
+                found: "als".into(),
+            })
+        }
         ModelKind::Popularity => Box::new(crate::popularity::PopularityModel::from_model_file(file)?),
         ModelKind::LightFm => Box::new(crate::lightfm::LightFmModel::from_model_file(file)?),
         ModelKind::UserKnn => Box::new(crate::knn::UserKnnModel::from_model_file(file)?),
@@ -207,14 +231,14 @@ impl Recommender {
     }
 
     /// Builds the recommender from a parsed model file, validating the catalog.
-    pub fn from_model_file(file: ModelFile) -> Result<Self> {
+    pub fn from_model_file(mut file: ModelFile) -> Result<Self> {
         // The catalog first (cheap), then the model.
         let corrupt = |m: String| RecoError::CorruptModel(m);
         let n_items = file.item_ids.len();
         let items = IdMap::from_ids(file.item_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
         let users = IdMap::from_ids(file.user_ids.clone()).map_err(|e| corrupt(e.to_string()))?;
         let seen = if file.tensors.contains_key(&format!("{SEEN}.shape")) {
-            file.csr(SEEN)?
+            file.take_csr(SEEN)?
         } else {
             CsrMatrix::from_parts(0, n_items, vec![0], Vec::new(), Vec::new())?
         };
@@ -234,7 +258,7 @@ impl Recommender {
                 popularity[k]
             )));
         }
-        let scorer = load_scorer(&file)?;
+        let scorer = take_scorer(&mut file)?;
         if scorer.n_items() != n_items {
             return Err(corrupt(format!(
                 "{n_items} item ids for a model of {} items",

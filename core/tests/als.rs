@@ -454,6 +454,10 @@ fn model_file_roundtrip_and_item_only_files() {
     let back = AlsModel::from_model_file(&ModelFile::from_bytes(&bytes).unwrap()).unwrap();
     assert_eq!(back, model);
     assert_eq!(back.params(), &params);
+    // The loader that moves the factors out of the file gives the same model.
+    let mut owned = ModelFile::from_bytes(&bytes).unwrap();
+    assert_eq!(AlsModel::take_from_model_file(&mut owned).unwrap(), model);
+    assert!(!owned.tensors.contains_key("item_factors") && !owned.tensors.contains_key("user_factors"));
 
     let mut item_only = file.clone();
     item_only.tensors.remove("user_factors");
@@ -474,7 +478,14 @@ fn wrong_kind_and_inconsistent_files_are_rejected() {
         AlsModel::from_model_file(&wrong_kind),
         Err(RecoError::WrongModelKind { .. })
     ));
-    let corrupt = |f: &ModelFile| matches!(AlsModel::from_model_file(f), Err(RecoError::CorruptModel(_)));
+    // Both loaders (copying and moving the factors) refuse the same files.
+    let corrupt = |f: &ModelFile| {
+        matches!(AlsModel::from_model_file(f), Err(RecoError::CorruptModel(_)))
+            && matches!(
+                AlsModel::take_from_model_file(&mut f.clone()),
+                Err(RecoError::CorruptModel(_))
+            )
+    };
     let mut no_items = file.clone();
     no_items.tensors.remove("item_factors");
     assert!(corrupt(&no_items));

@@ -12,6 +12,7 @@ pub mod import;
 pub mod ingest;
 pub mod item_features;
 pub mod limits;
+pub mod model_bytes;
 pub mod progress;
 pub mod recommend;
 pub mod replay;

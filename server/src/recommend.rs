@@ -69,7 +69,8 @@ pub fn to_json(rec: &Recommender, recs: &Recommendations) -> serde_json::Value {
 
 /// Runs `reco recommend`.
 pub fn run(args: &RecommendArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.model).map_err(|e| ServerError::model_file(&args.model, e))?;
+    let bytes = crate::model_bytes::ModelBytes::open(&args.model)
+        .map_err(|e| ServerError::model_file(&args.model, e))?;
     let mut rec = Recommender::from_bytes(&bytes)
         .map_err(|e| ServerError::Usage(format!("{}: {e}", args.model.display())))?;
     if args.exact {

@@ -1,10 +1,14 @@
 // node --test against the built npm package (wasm/pkg): both targets, errors, options, and
-// parity with the native `reco recommend --json` on the same f32 model file.
-// Env: RECO_MODEL (an f32 model file, default web/models/als.safetensors), RECO_BIN (default
-// target/release/reco).
+// parity with the native `reco recommend --json` on the same f32 model file: a file of format
+// version 1, and the same model exported with an approximate top-N index (format version 2),
+// answered through the index by both.
+// Env: RECO_MODEL (an f32 model file without an index, default web/models/als.safetensors),
+// RECO_BIN (default target/release/reco).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +22,14 @@ const web = await import(`${root}wasm/pkg/web/reco_wasm.js`);
 web.initSync({ module: readFileSync(`${root}wasm/pkg/web/reco_wasm_bg.wasm`) });
 const pkg = JSON.parse(readFileSync(`${root}wasm/pkg/package.json`, 'utf8'));
 
-function native(args) {
-  return JSON.parse(execFileSync(bin, ['recommend', '--model', modelPath, '--json', ...args], { encoding: 'utf8' }));
+function native(args, model = modelPath) {
+  return JSON.parse(execFileSync(bin, ['recommend', '--model', model, '--json', ...args], { encoding: 'utf8' }));
+}
+
+// The safetensors header of model bytes: its JSON and where the tensor data starts.
+function header(b) {
+  const len = Number(new DataView(b.buffer, b.byteOffset).getBigUint64(0, true));
+  return { json: JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + len))), dataStart: 8 + len };
 }
 
 function assertParity(mine, theirs, what) {
@@ -97,8 +107,8 @@ test('options, unknown ids, typed arrays and similar items', () => {
   assert.equal(rec.recommendForItems([], 3).fallback, 'popularity');
 });
 
-test('parity with native `reco recommend --json` (f32 file)', () => {
-  const rec = node.Recommender.fromBytes(bytes);
+// The queries both parity tests ask, native (`reco recommend --json` on `model`) against `rec`.
+function parityCases(rec, model) {
   const users = rec.userIds();
   const cases = [
     [['85123A', '22423', '47566'], 10, {}],
@@ -112,9 +122,49 @@ test('parity with native `reco recommend --json` (f32 file)', () => {
     if (o.exclude) args.push('--exclude', o.exclude.join(','));
     if (o.candidates) args.push('--candidates', o.candidates.join(','));
     if (o.includeSeen) args.push('--include-seen');
-    assertParity(rec.recommendForItems(basket, n, o), native(args), `basket ${basket}`);
+    assertParity(rec.recommendForItems(basket, n, o), native(args, model), `basket ${basket}`);
   }
   for (const user of [users[0], users[1], users[Math.floor(users.length / 2)], 'nobody']) {
-    assertParity(rec.recommend(user, 10), native(['--user', user, '-n', '10']), `user ${user}`);
+    assertParity(rec.recommend(user, 10), native(['--user', user, '-n', '10'], model), `user ${user}`);
+    assertParity(rec.recommend(user, 10, { exclude: ['85123A', '22423'] }),
+      native(['--user', user, '-n', '10', '--exclude', '85123A,22423'], model), `user ${user} with exclude`);
+  }
+}
+
+test('parity with native `reco recommend --json` (f32 file, format version 1)', () => {
+  assert.equal(header(bytes).json.__metadata__['reco.format_version'], '1');
+  parityCases(node.Recommender.fromBytes(bytes), modelPath);
+});
+
+test('parity with native on a file with an ANN index (format version 2, approximate path)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'reco-ann-parity-'));
+  try {
+    const indexed = join(dir, 'als-ann.safetensors');
+    execFileSync(bin, ['export', '--model', modelPath, '--out', indexed, '--ann', 'on', '-q'], { encoding: 'utf8' });
+    // One list probed per query (the file's ann.probe set to 1): the index answers differ from
+    // the exact scan's, so equal answers mean both sides searched the index the same way.
+    const b = new Uint8Array(readFileSync(indexed));
+    const { json, dataStart } = header(b);
+    assert.equal(json.__metadata__['reco.format_version'], '2');
+    const probe = json['ann.probe'];
+    assert.equal(probe.dtype, 'U32');
+    new DataView(b.buffer, b.byteOffset).setUint32(dataStart + probe.data_offsets[0], 1, true);
+    writeFileSync(indexed, b);
+    const rec = node.Recommender.fromBytes(b);
+    parityCases(rec, indexed);
+    const basket = ['85123A', '22423', '47566'];
+    const ids = (r) => r.items.map((i) => i.item_id ?? i.itemId);
+    const differs = [basket, ['84879', '85099B'], ['20725'], ['22720', '21212']].some((k) => {
+      const exact = native(['--items', k.join(','), '-n', '10', '--exact'], indexed);
+      return JSON.stringify(ids(exact)) !== JSON.stringify(ids(rec.recommendForItems(k, 10)));
+    });
+    assert.ok(differs, 'the index (one list probed) answered every basket exactly like the full scan');
+    // The web target reads the same file the same way.
+    const w = web.Recommender.fromBytes(b);
+    assertParity(w.recommendForItems(basket, 10), native(['--items', basket.join(','), '-n', '10'], indexed), 'web target');
+    w.free();
+    rec.free();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

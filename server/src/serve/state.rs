@@ -14,6 +14,7 @@ use super::live::{events_through, Live, LiveModel, PopularityDelta};
 use super::metrics::{Metrics, ModelMetrics, RetrainMetrics};
 use super::store::Store;
 use crate::error::{Result, ServerError};
+use crate::model_bytes::ModelBytes;
 
 /// One served model: the recommender, where it came from, and its metrics.
 pub struct ModelEntry {
@@ -144,6 +145,7 @@ struct Loaded {
     format_version: u32,
     trained_at: Option<String>,
     bytes: Bytes,
+    etag: String,
     rec: Recommender,
 }
 
@@ -191,7 +193,8 @@ pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)> {
-    let bytes = std::fs::read(path).map_err(|e| (CANNOT_READ, e.to_string()))?;
+    // Mapped, not read: the decoded model is the only copy in memory (crate::model_bytes).
+    let bytes = ModelBytes::open(path).map_err(|e| (CANNOT_READ, e.to_string()))?;
     let invalid = |e: &dyn std::fmt::Display| (NOT_A_MODEL, e.to_string());
     let rec = Recommender::from_bytes(&bytes).map_err(|e| invalid(&e))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| invalid(&e))?;
@@ -201,6 +204,8 @@ fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)>
         .and_then(|m| m.get("reco.format_version"))
         .and_then(|v| v.parse().ok())
         .unwrap_or(reco_core::model_file::FORMAT_VERSION);
+    let etag = etag(&bytes);
+    bytes.release_pages();
     let trained_at = match rec.training().get("trained_at") {
         Some(Value::String(s)) => Some(s.clone()),
         _ => std::fs::metadata(path)
@@ -215,7 +220,8 @@ fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)>
             .unwrap_or_default(),
         format_version,
         trained_at,
-        bytes: Bytes::from(bytes),
+        bytes: Bytes::from_owner(bytes),
+        etag,
         rec,
     })
 }
@@ -309,7 +315,7 @@ fn build_set(
             events_through: events_through(&l.rec),
             generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             popularity_delta: PopularityDelta::default(),
-            etag: etag(&l.bytes),
+            etag: l.etag,
             name,
             file: l.file,
             format_version: l.format_version,
