@@ -1,12 +1,13 @@
-//! Model-file bytes from disk without reading them into a copy: the file is memory-mapped, so
-//! loading a multi-GB model needs its decoded tensors in memory once (plus page-cache pages the
-//! kernel can drop), and `reco serve` serves the file to replicas and browsers from the same
-//! mapping.
+//! Model-file bytes from disk without reading them into a copy: the file is memory-mapped
+//! while it is decoded, so loading a multi-GB model needs its decoded tensors in memory once
+//! (plus page-cache pages the kernel can drop). The mapping is dropped right after decoding;
+//! `reco serve` streams `GET /models/{file}` from the file itself (`serve::state::ServedFile`).
 //!
 //! A mapped file must not be rewritten in place while it is mapped (a shorter file would make
 //! reads of the cut part fault). reco never does: every model file it writes is written beside
 //! and renamed over the old one (`model_file::write_atomic`), which leaves the mapped file
-//! untouched until the mapping is dropped.
+//! untouched until the mapping is dropped. The README asks the same of users who copy files
+//! into a served folder (`cp` to a temporary name, then `mv`).
 use std::path::Path;
 
 /// The bytes of a model file: a read-only memory map (empty files are read, not mapped).
@@ -35,17 +36,6 @@ impl ModelBytes {
         // rename (see the module docs), never changed in place while mapped.
         let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
         Ok(ModelBytes(Inner::Map(map)))
-    }
-
-    /// Tells the kernel the mapped pages are not needed for now: after a model is decoded
-    /// from them they leave the process's resident set (they stay in the page cache and are
-    /// read again on the next access, e.g. when a replica downloads the file).
-    pub fn release_pages(&self) {
-        if let Inner::Map(map) = &self.0 {
-            // SAFETY: DONTNEED on a read-only file mapping only drops page-table entries; the
-            // next access reads the same file contents again.
-            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
-        }
     }
 }
 
@@ -77,8 +67,6 @@ mod tests {
         std::fs::write(&file, b"model bytes").unwrap();
         let bytes = ModelBytes::open(&file).unwrap();
         assert_eq!(&*bytes, b"model bytes");
-        bytes.release_pages();
-        assert_eq!(&*bytes, b"model bytes", "pages read again after release");
         // Replaced by rename (as reco writes): the mapping keeps the old contents.
         std::fs::write(dir.join("new"), b"other").unwrap();
         std::fs::rename(dir.join("new"), &file).unwrap();

@@ -451,6 +451,34 @@ fn model_files_have_etag_conditional_requests_gzip_and_cors() {
     assert!(r.body.len() < std::fs::read(dir.path().join("als.safetensors")).unwrap().len());
     s.get("/models/nope.safetensors").expect_error(404);
     s.get("/models/..%2Fetc%2Fpasswd").expect_error(404);
+    // Rewritten in place and shorter (as `cp` over it does): the body is streamed from the
+    // file, so it is never served torn and never faults a mapping — 409 until a reload, while
+    // the loaded model keeps answering.
+    let path = dir.path().join("als.safetensors");
+    let original = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &original[..original.len() / 3]).unwrap();
+    let msg = s.get("/models/als.safetensors").expect_error(409);
+    assert!(
+        msg.contains("changed on disk") && msg.contains("/admin/reload"),
+        "{msg}"
+    );
+    assert_eq!(s.get("/recommend/als/u1?n=3").status, 200);
+    // Put back by rename and reloaded: served again, byte for byte, with its length.
+    std::fs::write(dir.path().join("als.tmp"), &original).unwrap();
+    std::fs::rename(dir.path().join("als.tmp"), &path).unwrap();
+    let r = s.post(
+        "/admin/reload",
+        "",
+        &[("authorization", &format!("Bearer {TOKEN}"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.get("/models/als.safetensors");
+    assert_eq!((r.status, r.body == original), (200, true));
+    assert_eq!(
+        r.header("content-length"),
+        Some(original.len().to_string().as_str())
+    );
+    assert_eq!(r.header("etag"), Some(etag.as_str()), "same bytes, same ETag");
     // Restricted CORS.
     let mut c = config(dir.path());
     c.cors_origins = vec!["http://good.example".into()];
@@ -541,8 +569,9 @@ fn hot_reload_under_load_fails_no_request() {
         .unwrap()
         .to_string();
     assert_ne!(etag6, etag0);
-    // A broken file: the error is returned, and the old ALS keeps serving.
-    std::fs::write(dir.path().join("als.safetensors"), b"not a model").unwrap();
+    // A broken file (renamed in): the error is returned, and the old ALS keeps serving.
+    std::fs::write(dir.path().join("als.tmp"), b"not a model").unwrap();
+    std::fs::rename(dir.path().join("als.tmp"), dir.path().join("als.safetensors")).unwrap();
     let r = s.post("/admin/reload", "", &[("authorization", &auth)]);
     let msg = r.expect_error(500);
     assert!(msg.contains("failed to load"), "{msg}");
@@ -565,7 +594,7 @@ fn hot_reload_under_load_fails_no_request() {
     let m = s.metrics();
     assert!(m.contains("reco_model_reloads_total{result=\"ok\"} 6"), "{m}");
     assert!(m.contains("reco_model_reloads_total{result=\"error\"} 1"), "{m}");
-    // The old file is still served to browsers too.
+    // The old file is still served to browsers too (from the loaded file, still open).
     assert_eq!(
         s.get("/models/als.safetensors").header("etag"),
         Some(etag6.as_str())

@@ -497,13 +497,46 @@ pub async fn model_file(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let models = state.models.load();
-    let Some(entry) = models.by_file(&file) else {
-        return ApiError::not_found(format!("no model file `{file}`")).into_response();
+    let entry = {
+        let models = state.models.load();
+        match models.by_file(&file) {
+            Some(entry) => entry.clone(),
+            None => return ApiError::not_found(format!("no model file `{file}`")).into_response(),
+        }
     };
-    let mut resp = conditional(&headers, &entry.etag, || {
-        Response::new(Body::from(entry.bytes.clone()))
-    });
+    let mut resp = conditional(&headers, &entry.etag, || StatusCode::OK.into_response());
+    if resp.status() == StatusCode::OK {
+        // Streamed from the loaded file (nothing of it is held in memory); a file rewritten in
+        // place since is not this model's any more, and a reload serves it.
+        if !entry.served.unchanged() {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{file} changed on disk since it was loaded; POST /admin/reload serves the new file"),
+            )
+            .into_response();
+        }
+        const CHUNK: u64 = 256 << 10;
+        let (served, len) = (entry.served.clone(), entry.served.len);
+        let chunks = futures_util::stream::unfold(0u64, move |at| {
+            let served = served.clone();
+            async move {
+                if at >= len {
+                    return None;
+                }
+                let n = (len - at).min(CHUNK) as usize;
+                let read = tokio::task::spawn_blocking(move || served.read_at(at, n))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                // After an error the stream ends (the client sees a short body).
+                let next = if read.is_ok() { at + n as u64 } else { len };
+                Some((read.map(Bytes::from), next))
+            }
+        });
+        // Fused: the body may be polled again after its end.
+        *resp.body_mut() = Body::from_stream(futures_util::StreamExt::fuse(chunks));
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -5,7 +5,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use axum::body::Bytes;
 use reco_core::recommender::{Fallback, RecommendOptions, RecommendedItem, Recommender, Scratch};
 use serde_json::Value;
 
@@ -26,9 +25,10 @@ pub struct ModelEntry {
     pub format_version: u32,
     /// Training time (from the file's training summary, else the file's modification time).
     pub trained_at: Option<String>,
-    /// The raw file, served to browsers by `GET /models/{file}`.
-    pub bytes: Bytes,
-    /// Strong ETag of `bytes`.
+    /// The file on disk, streamed to browsers and replicas by `GET /models/{file}` while it
+    /// is still the file that was loaded.
+    pub served: ServedFile,
+    /// ETag of the file's bytes as loaded.
     pub etag: String,
     /// The serving facade.
     pub rec: Recommender,
@@ -144,9 +144,68 @@ struct Loaded {
     file: String,
     format_version: u32,
     trained_at: Option<String>,
-    bytes: Bytes,
+    served: ServedFile,
     etag: String,
     rec: Recommender,
+}
+
+/// A loaded model file, kept open: `GET /models/{file}` streams the loaded version from this
+/// handle (a file replaced by rename stays readable through it until the model is dropped).
+/// Nothing of the file is kept in memory (the decoded model is the only copy) and nothing
+/// keeps it mapped, so a file rewritten in place cannot fault a reader; it is detected (size or
+/// modification time changed) and refused with 409 until a reload.
+#[derive(Debug, Clone)]
+pub struct ServedFile {
+    file: Arc<std::fs::File>,
+    /// Its size in bytes when loaded.
+    pub len: u64,
+    identity: FileIdentity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileIdentity {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileIdentity {
+    fn of(file: &std::fs::File) -> std::io::Result<Self> {
+        let meta = file.metadata()?;
+        Ok(FileIdentity {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+impl ServedFile {
+    /// True while the open file still holds the bytes that were loaded.
+    pub fn unchanged(&self) -> bool {
+        FileIdentity::of(&self.file).is_ok_and(|now| now == self.identity)
+    }
+
+    /// Reads `len` bytes at `offset` (blocking).
+    pub fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0; len];
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&*self.file, &mut buf, offset)?;
+        #[cfg(windows)]
+        {
+            let mut done = 0;
+            while done < len {
+                let n = std::os::windows::fs::FileExt::seek_read(
+                    &*self.file,
+                    &mut buf[done..],
+                    offset + done as u64,
+                )?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                done += n;
+            }
+        }
+        Ok(buf)
+    }
 }
 
 /// A model file that failed to load. Serialized (for `/admin/reload` answers) as the file
@@ -193,7 +252,11 @@ pub fn model_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)> {
+    let file = std::fs::File::open(path).map_err(|e| (CANNOT_READ, e.to_string()))?;
+    let identity = |file: &std::fs::File| FileIdentity::of(file).map_err(|e| (CANNOT_READ, e.to_string()));
+    let before = identity(&file)?;
     // Mapped, not read: the decoded model is the only copy in memory (crate::model_bytes).
+    // The mapping lives only while the file is decoded.
     let bytes = ModelBytes::open(path).map_err(|e| (CANNOT_READ, e.to_string()))?;
     let invalid = |e: &dyn std::fmt::Display| (NOT_A_MODEL, e.to_string());
     let rec = Recommender::from_bytes(&bytes).map_err(|e| invalid(&e))?;
@@ -205,7 +268,15 @@ fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)>
         .and_then(|v| v.parse().ok())
         .unwrap_or(reco_core::model_file::FORMAT_VERSION);
     let etag = etag(&bytes);
-    bytes.release_pages();
+    drop(bytes);
+    // A file rewritten while it was read may have decoded from a mix of versions.
+    if identity(&file)? != before {
+        return Err((
+            CANNOT_READ,
+            "the file changed while it was loaded (write model files beside the folder and rename them in)"
+                .into(),
+        ));
+    }
     let trained_at = match rec.training().get("trained_at") {
         Some(Value::String(s)) => Some(s.clone()),
         _ => std::fs::metadata(path)
@@ -220,7 +291,11 @@ fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)>
             .unwrap_or_default(),
         format_version,
         trained_at,
-        bytes: Bytes::from_owner(bytes),
+        served: ServedFile {
+            file: Arc::new(file),
+            len: before.len,
+            identity: before,
+        },
         etag,
         rec,
     })
@@ -320,7 +395,7 @@ fn build_set(
             file: l.file,
             format_version: l.format_version,
             trained_at: l.trained_at,
-            bytes: l.bytes,
+            served: l.served,
             rec: l.rec,
         })
     });
