@@ -220,7 +220,10 @@ fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)>
             .unwrap_or_default(),
         format_version,
         trained_at,
-        bytes: Bytes::from_owner(bytes),
+        // A copy for `GET /models/{file}`: serving the mapping itself made
+        // tests/serve.rs `hot_reload_under_load_fails_no_request` fail (the download after six
+        // reloads under load lost its connection; cause not found yet), so it is not done.
+        bytes: Bytes::copy_from_slice(&bytes),
         etag,
         rec,
     })
