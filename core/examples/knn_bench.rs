@@ -31,7 +31,10 @@ fn main() {
     assert!(n_users > 0, "the model file has no users");
     let mut rng = Rng::new(seed);
     let users: Vec<u32> = (0..queries + 50).map(|_| rng.below(n_users as u32)).collect();
-    let ids: Vec<String> = users.iter().map(|&u| rec.users().id(u).unwrap().to_string()).collect();
+    let ids: Vec<String> = users
+        .iter()
+        .map(|&u| rec.users().id(u).unwrap().to_string())
+        .collect();
     let opts = RecommendOptions::default();
     let mut s = Scratch::default();
     let mut lat = Vec::with_capacity(queries);
