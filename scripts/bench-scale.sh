@@ -14,8 +14,9 @@
 #                               [--no-implicit] [--keep]
 #   --sizes   comma list of 100k (5,000 users × 2,000 items), 1m (50,000 × 20,000),
 #             10m (500,000 × 200,000), 50m (2,500,000 × 1,000,000) interactions; default 100k
-#             (a smoke run of a few seconds). 50m needs about 6 GB of memory (implicit's load
-#             step the most) and 5 GB of disk, 1m ≈ 1 min, 10m ≈ 5 min, 50m ≈ 30 min.
+#             (a smoke run of a few seconds). 50m needs 6.2 GB of memory (reco ingest's peak;
+#             implicit 3.8 GB) and 4 GB of disk; on the shared 2-core machine 1m took ≈ 1 min,
+#             10m ≈ 7 min, 50m ≈ 25 min plus 9 min to generate its CSV (bench/scale.md).
 #   --dir     work folder (generated CSVs are kept there and reused; default /tmp/scale)
 #   --out     results file (default DIR/scale-results.md)
 #   --no-implicit  skip implicit (needs the venv in $ANCHOR_VENV, default /tmp/anchor-venv,
