@@ -104,9 +104,10 @@ fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>
 }
 
 /// Reusable per-thread buffers for KNN queries: dense accumulators over users and items (4 bytes
-/// per slot plus one bit), the best-`k` candidates, the neighbour lists and a merged basket. Create one per thread and pass it to every query (the
-/// facade's [`crate::scorer::ScoreScratch`] holds one); it grows to the model's size on first
-/// use and never shrinks.
+/// per slot plus one bit), the best-`k` candidates, the neighbour lists and a merged basket.
+/// Create one per thread and pass it to every query (the facade's
+/// [`crate::scorer::ScoreScratch`] holds one); it grows to the model's size on first use and
+/// never shrinks.
 #[derive(Debug, Clone, Default)]
 pub struct KnnScratch {
     users: SparseAcc,
