@@ -60,6 +60,11 @@ run scripts/test-web.sh
 step "resilience: model-file bit flips, hostile sockets, reloads under load, kill -9 (scripts/resilience.py)"
 run python3 scripts/resilience.py
 
+step "scale benchmark script: a smoke run at 100k interactions without implicit (scripts/bench-scale.sh, a few seconds)"
+smoke=$(mktemp -d)
+run scripts/bench-scale.sh --sizes 100k --no-implicit --dir "$smoke"
+rm -rf "$smoke"
+
 step "fuzzing: every cargo-fuzz target for 30 s, fails on a crash (scripts/fuzz.sh)"
 run scripts/fuzz.sh 30
 

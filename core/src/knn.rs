@@ -13,8 +13,11 @@
 //!   `sim = 0` and contribute nothing, so they are never neighbours.
 //! * `score(u, i) = Σ_{v ∈ N_k(u)} sim(u, v) · r_vi`.
 //! * Similarities are computed through the item → users inverted index (the transposed CSR): only
-//!   users who share an item with `u` are visited, with a dense per-user accumulator kept in a
-//!   reusable [`KnnScratch`] (no per-query allocation).
+//!   users who share an item with `u` are visited, with a dense per-user accumulator and a
+//!   bitmap of the users touched, kept in a reusable [`KnnScratch`] (no per-query allocation;
+//!   about 4.1 bytes per training user and thread). The touched users are read back in index
+//!   order and offered to a bounded top-`k` (a running threshold, so the candidates are not
+//!   all stored and sorted): a query costs one pass over the co-occurring users' entries.
 //! * An anonymous basket of `(item, weight)` pairs is scored as a pseudo-user row (neighbours are
 //!   taken among all training users).
 //! * **Popularity fallback.** A score `<= 0` means no neighbour has the item
@@ -55,8 +58,7 @@ use crate::item_item::ItemItemModel;
 use crate::matrix::CsrMatrix;
 use crate::model_file::{ModelFile, ModelKind};
 use crate::neighbors::{
-    best_first, check_ids, check_k, k_from_file, keep_best, map_rows, rows_to_csr, training_summary,
-    SparseAcc,
+    check_ids, check_k, k_from_file, map_rows, rows_to_csr, training_summary, BestK, SparseAcc,
 };
 use crate::scorer::{check_basket, merge_repeated, ItemScorer, ScoreScratch};
 
@@ -101,15 +103,16 @@ fn merge_basket(basket: &[(u32, f32)], n_items: usize, out: &mut Vec<(u32, f32)>
     Ok(())
 }
 
-/// Reusable per-thread buffers for KNN queries: dense accumulators over users and items, the
-/// neighbour lists and a merged basket. Create one per thread and pass it to every query (the
-/// facade's [`crate::scorer::ScoreScratch`] holds one); it grows to the model's size on first
-/// use and never shrinks.
+/// Reusable per-thread buffers for KNN queries: dense accumulators over users and items (4 bytes
+/// per slot plus one bit), the best-`k` candidates, the neighbour lists and a merged basket.
+/// Create one per thread and pass it to every query (the facade's
+/// [`crate::scorer::ScoreScratch`] holds one); it grows to the model's size on first use and
+/// never shrinks.
 #[derive(Debug, Clone, Default)]
 pub struct KnnScratch {
     users: SparseAcc,
     items: SparseAcc,
-    keys: Vec<(f64, u32)>,
+    best: BestK,
     neighbors: Vec<(f32, u32)>,
     basket: Vec<(u32, f32)>,
 }
@@ -124,8 +127,7 @@ impl KnnScratch {
 /// Accumulates `R_{:,item} · R_{:,j}` for every item `j` into `acc` (through the item's users).
 fn item_dots(train: &CsrMatrix, item_users: &CsrMatrix, item: usize, acc: &mut SparseAcc) {
     let (users, ws) = item_users.row(item);
-    let adds = users.iter().map(|&u| train.row_nnz(u as usize)).sum();
-    acc.begin(train.n_cols(), adds);
+    acc.begin(train.n_cols());
     for (&u, &wu) in users.iter().zip(ws) {
         let (items, xs) = train.row(u as usize);
         acc.add_scaled(items, xs, wu);
@@ -275,31 +277,26 @@ impl UserKnnModel {
         exclude: Option<u32>,
         s: &mut KnnScratch,
     ) {
-        let (users, keys, out) = (&mut s.users, &mut s.keys, &mut s.neighbors);
+        let (users, best, out) = (&mut s.users, &mut s.best, &mut s.neighbors);
         out.clear();
-        keys.clear();
         let q2: f64 = row.clone().map(|(_, w)| w as f64 * w as f64).sum();
         if q2 <= 0.0 {
             return;
         }
-        let adds = row
-            .clone()
-            .map(|(j, _)| self.item_users.row_nnz(j as usize))
-            .sum();
-        users.begin(self.n_users(), adds);
+        users.begin(self.n_users());
         for (j, w) in row {
             let (us, xs) = self.item_users.row(j as usize);
             users.add_scaled(us, xs, w);
         }
-        let (n2, k) = (&self.user_n2, self.k);
+        let n2 = &self.user_n2;
+        best.begin(self.k);
         users.drain(|v, dot| {
             if dot > 0.0 && Some(v) != exclude && n2[v as usize] > 0.0 {
                 let dot = dot as f64;
-                keys.push((dot * dot / n2[v as usize], v));
+                best.push(dot * dot / n2[v as usize], v);
             }
         });
-        keep_best(keys, k, best_first);
-        out.extend(keys.iter().map(|&(key, v)| (sqrt(key / q2) as f32, v)));
+        out.extend(best.finish().iter().map(|&(key, v)| (sqrt(key / q2) as f32, v)));
     }
 
     /// Runs the neighbour search for `query` into `s.neighbors`.
@@ -561,9 +558,9 @@ impl ItemKnnModel {
         let n2 = squared_row_norms(&w);
         let bm25 = matches!(params.weighting, KnnWeighting::Bm25 { .. });
         let shrink = params.shrink as f64;
-        let row = |(acc, buf): &mut (SparseAcc, Vec<(f64, u32)>), i: usize| {
+        let row = |(acc, best): &mut (SparseAcc, BestK), i: usize| {
             item_dots(&wt, &w, i, acc);
-            buf.clear();
+            best.begin(k);
             acc.drain(|j, dot| {
                 let sim = if bm25 {
                     dot as f64
@@ -576,11 +573,10 @@ impl ItemKnnModel {
                     }
                 };
                 if sim > 0.0 {
-                    buf.push((sim, j));
+                    best.push(sim, j);
                 }
             });
-            keep_best(buf, k, best_first);
-            let mut r: Vec<(u32, f32)> = buf.iter().map(|&(s, j)| (j, s as f32)).collect();
+            let mut r: Vec<(u32, f32)> = best.finish().iter().map(|&(s, j)| (j, s as f32)).collect();
             r.sort_unstable_by_key(|e| e.0);
             r
         };
@@ -595,17 +591,17 @@ impl ItemKnnModel {
         let n2 = squared_row_norms(item_users);
         // Rank by dot² / ‖j‖² (orders like the cosine for dot > 0, exact for integer
         // weights), then turn the kept keys into cosines: cos = sqrt(key / ‖i‖²).
-        let row = |(acc, buf): &mut (SparseAcc, Vec<(f64, u32)>), i: usize| {
+        let row = |(acc, best): &mut (SparseAcc, BestK), i: usize| {
             item_dots(train, item_users, i, acc);
-            buf.clear();
+            best.begin(k);
             acc.drain(|j, dot| {
                 if dot > 0.0 && n2[j as usize] > 0.0 {
                     let dot = dot as f64;
-                    buf.push((dot * dot / n2[j as usize], j));
+                    best.push(dot * dot / n2[j as usize], j);
                 }
             });
-            keep_best(buf, k, best_first);
-            let mut r: Vec<(u32, f32)> = buf
+            let mut r: Vec<(u32, f32)> = best
+                .finish()
                 .iter()
                 .map(|&(key, j)| (j, sqrt(key / n2[i]) as f32))
                 .collect();

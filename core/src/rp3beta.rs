@@ -116,8 +116,7 @@ pub fn fit(train: &CsrMatrix, params: Rp3betaParams) -> Result<ItemItemModel> {
             return Vec::new();
         }
         let piu = pow(1.0 / users.len() as f64) as f32;
-        let adds = users.iter().map(|&u| pui.row_nnz(u as usize)).sum();
-        acc.begin(n_items, adds);
+        acc.begin(n_items);
         for &u in users {
             let (js, ps) = pui.row(u as usize);
             acc.add_scaled(js, ps, piu);
