@@ -21,7 +21,11 @@ enum Inner {
 impl ModelBytes {
     /// Maps `path` read-only (an empty file gives empty bytes; a folder is an error).
     pub fn open(path: &Path) -> std::io::Result<ModelBytes> {
-        let file = std::fs::File::open(path)?;
+        Self::map(&std::fs::File::open(path)?)
+    }
+
+    /// Maps an open file read-only (the same rules as [`ModelBytes::open`]).
+    pub fn map(file: &std::fs::File) -> std::io::Result<ModelBytes> {
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(std::io::Error::new(
@@ -34,7 +38,7 @@ impl ModelBytes {
         }
         // SAFETY: the map is read-only and private, and model files are only ever replaced by
         // rename (see the module docs), never changed in place while mapped.
-        let map = unsafe { memmap2::MmapOptions::new().map(&file)? };
+        let map = unsafe { memmap2::MmapOptions::new().map(file)? };
         Ok(ModelBytes(Inner::Map(map)))
     }
 }

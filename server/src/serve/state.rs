@@ -257,7 +257,8 @@ fn load_file(path: &Path) -> std::result::Result<Loaded, (&'static str, String)>
     let before = identity(&file)?;
     // Mapped, not read: the decoded model is the only copy in memory (crate::model_bytes).
     // The mapping lives only while the file is decoded.
-    let bytes = ModelBytes::open(path).map_err(|e| (CANNOT_READ, e.to_string()))?;
+    // The same open file that is later served (a rename in between cannot mix versions).
+    let bytes = ModelBytes::map(&file).map_err(|e| (CANNOT_READ, e.to_string()))?;
     let invalid = |e: &dyn std::fmt::Display| (NOT_A_MODEL, e.to_string());
     let rec = Recommender::from_bytes(&bytes).map_err(|e| invalid(&e))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| invalid(&e))?;
