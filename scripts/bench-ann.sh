@@ -17,10 +17,14 @@ export RAYON_NUM_THREADS=2
 trained() { # items users interactions tag
   local f="$work/als-$4.safetensors"
   if [ ! -f "$f" ]; then
-    "$reco" generate -q --users "$2" --items "$1" --interactions "$3" --rank 32 --out "$work/$4.csv.gz"
-    "$reco" ingest -q "$work/$4.csv.gz" --features "$work/features-$4" --interactions "$work/$4.tsv"
-    "$reco" train -q --features "$work/features-$4" --model als --factors 64 --iterations 8 \
-      --ann off --out "$f"
+    # Their reports go to stderr: this function's stdout is the file's path.
+    {
+      "$reco" generate -q --users "$2" --items "$1" --interactions "$3" --rank 32 --out "$work/$4.csv.gz"
+      "$reco" ingest -q "$work/$4.csv.gz" --features "$work/features-$4" --interactions "$work/$4.tsv"
+      "$reco" train -q --features "$work/features-$4" --model als --factors 64 --iterations 8 \
+        --ann off --out "$f.tmp.safetensors"
+      mv "$f.tmp.safetensors" "$f"
+    } >&2
   fi
   echo "$f"
 }

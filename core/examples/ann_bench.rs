@@ -173,7 +173,9 @@ fn main() {
     if probes.is_empty() {
         probes.push(index.probe());
     }
-    println!("\n| probe | filter | recall@10 | ms / query | × exact |\n|---:|---|---:|---:|---:|");
+    println!(
+        "\n| probe | filter | recall@10 | ms / query | × exact | scanned / query | rescored / query | rescanned |\n|---:|---|---:|---:|---:|---:|---:|---:|"
+    );
     let mut s = AnnScratch::default();
     let mut out = Vec::new();
     for &p in &probes {
@@ -184,6 +186,7 @@ fn main() {
         }
         for (name, filters) in [("none", 0), ("50 seen", 1), ("1,000 candidates", 2)] {
             let mut r = 0.0;
+            let (mut scanned, mut rescored, mut rescans) = (0usize, 0usize, 0usize);
             let t = Instant::now();
             for (k, q) in queries.chunks_exact(dim).enumerate() {
                 let filter = match filters {
@@ -198,16 +201,23 @@ fn main() {
                     },
                 };
                 index.search(f, q, 10, &filter, &mut s, &mut out);
+                let st = s.stats();
+                scanned += st.scanned;
+                rescored += st.rescored;
+                rescans += usize::from(st.extended);
                 let truth = [&cases, &seen_truth, &cand_truth][filters];
                 r += recall(&out, &truth[k]);
             }
             let per = t.elapsed().as_secs_f64() / nq as f64;
             let base = if filters == 1 { exact_seen_s } else { exact_s };
             println!(
-                "| {p} | {name} | {:.4} | {:.3} | {:.3} |",
+                "| {p} | {name} | {:.4} | {:.3} | {:.3} | {:.0} | {:.1} | {:.1} % |",
                 r / nq as f64,
                 per * 1e3,
-                per / base
+                per / base,
+                scanned as f64 / nq as f64,
+                rescored as f64 / nq as f64,
+                100.0 * rescans as f64 / nq as f64
             );
         }
     }

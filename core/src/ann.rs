@@ -7,9 +7,9 @@
 //! clusters the item points `p_i = [y_i, b_i]` with k-means (Lloyd's algorithm, squared
 //! Euclidean distance) into `lists` lists and stores, per list, its centroid `c_l` (the mean of
 //! its items' points), its radius `r_l = max ‖p_i − c_l‖` and its item ids (ascending, so a
-//! probe reads the factor rows in memory order). The index holds no copy of the factors:
+//! probe reads the factor rows in memory order). The file holds no copy of the factors:
 //! `4·(items + 2·lists + 1)` bytes of ids, radii and offsets plus `4·lists·(f + 1)` bytes of
-//! centroids, about 2 % of 64 f32 factors.
+//! centroids, about 2 % of 64 f32 factors (plus the int8 codes below, derived at load).
 //!
 //! Build ([`IvfIndex::build`]): `lists = ⌈LISTS_PER_SQRT·√items⌉` by default; k-means is
 //! trained on a seeded sample of `SAMPLE_PER_LIST · lists` items (all items when fewer) for
@@ -27,6 +27,21 @@
 //! exact one. A candidate list is scored exactly item by item (no index needed). The best `n`
 //! are selected by [`crate::topn`]'s order (score, then lower item index).
 //!
+//! A probed list is scanned from a copy of its items' rows in list order, quantized to int8
+//! with a scale per row (`ŷ = s·code`, `s = max|y_k|/127`), against the query quantized to
+//! int16 (`x̂`): one integer dot product per item over a quarter of the f32 rows' bytes,
+//! read in memory order. The best [`rerank_count`]`(n)` = `2n + 16` allowed items by that
+//! approximate score are scored exactly, and the answer is proven: every other item's exact
+//! score is at most its approximate score plus the bound
+//! `‖x̂‖·max‖y − ŷ‖ + ‖x − x̂‖·max‖y‖` (maxima over the probed lists; plus rounding), so
+//! when the worst kept approximate score plus the bound is below the `n`-th exact score, no
+//! dropped item can enter the answer. Otherwise the probed lists are scanned again and every
+//! item that could is scored exactly. Either way the answer is the exact top `n` of the
+//! probed lists' allowed items, as if every one of them were scored in f32: quantization
+//! changes the cost, never the answer. The codes are derived from the factors when an index
+//! is built or loaded (not stored in the file): `items·(dim + 4)` bytes, about 0.27× the
+//! f32 factors at 64 factors.
+//!
 //! Inner product is not a metric: a list's centroid score `x'·c_l` is the mean of its items'
 //! scores, not their maximum. Ranking by it (as Faiss's inner-product IVF does) fails on
 //! trained ALS factors, whose norms spread with popularity: on 885,703 ALS items
@@ -42,7 +57,7 @@ use crate::error::{RecoError, Result};
 use crate::kernels;
 use crate::model_file::{ModelFile, INDEX_TENSOR_PREFIX};
 use crate::rng::Rng;
-use crate::topn::{best_first, Filter, Scored, TopN};
+use crate::topn::{best_first, Filter, Scored, Selection, TopN};
 
 /// Lists per `√items` when [`IvfParams::lists`] is 0.
 pub const LISTS_PER_SQRT: f64 = 2.0;
@@ -54,6 +69,10 @@ pub const CALIBRATION_QUERIES: usize = 200;
 pub const CALIBRATION_N: usize = 10;
 /// The radius weights of the probe order the calibration chooses from (see the module docs).
 pub const ALPHAS: [f32; 5] = [0.0, 0.125, 0.25, 0.5, 1.0];
+/// Approximate candidates re-ranked exactly per item asked for (see [`rerank_count`]).
+pub const RERANK_FACTOR: usize = 2;
+/// Approximate candidates re-ranked exactly beyond [`RERANK_FACTOR`] per item asked for.
+pub const RERANK_EXTRA: usize = 16;
 /// Catalog size from which `reco train` / `reco export` build an index by default
 /// (`--ann auto`); smaller catalogs are scanned exactly.
 pub const AUTO_MIN_ITEMS: usize = 50_000;
@@ -183,6 +202,43 @@ pub struct IvfIndex {
     items: Vec<u32>,
     /// Lists probed per query before the search may stop.
     probe: usize,
+    /// The quantized rows (derived from the factors when the index is built or loaded; not
+    /// stored in the file).
+    codes: Codes,
+}
+
+/// The item factor rows in list order as int8 values with a scale per row (`y ≈ scale·code`,
+/// `scale = max|y_k| / 127`), and per list the largest row norm `‖y_i‖` and quantization
+/// error `‖y_i − scale·code_i‖`: what the search needs to score a probed list from 1/4 of the
+/// bytes, in memory order, and to bound the error it makes (see [`IvfIndex::search`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Codes {
+    /// Factors per item.
+    dim: usize,
+    /// `items × dim`, position `p` holding the row of `items[p]`.
+    rows: Vec<i8>,
+    /// Per position.
+    scale: Vec<f32>,
+    /// Per list.
+    norm_max: Vec<f32>,
+    /// Per list (infinite when a row holds a non-finite value).
+    err_max: Vec<f32>,
+    /// Largest `|b_i|` (0 without biases; infinite when one is not finite).
+    bias_max: f32,
+}
+
+/// What the last [`IvfIndex::search`] did (for benchmarks and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Lists probed.
+    pub lists: usize,
+    /// Items of the probed lists (scored approximately).
+    pub scanned: usize,
+    /// Items scored exactly.
+    pub rescored: usize,
+    /// Whether the first exact re-ranking could not be proven to hold the answer, so the
+    /// probed lists were scanned again for every item that might.
+    pub extended: bool,
 }
 
 /// Reusable query buffers (one per thread of queries).
@@ -193,7 +249,143 @@ pub struct AnnScratch {
     order: Vec<Scored>,
     found: Vec<Scored>,
     cands: Vec<u32>,
+    q16: Vec<i16>,
+    dots: Vec<i32>,
+    approx: Vec<f32>,
+    sel: Selection,
     top: TopN,
+    stats: SearchStats,
+}
+
+impl AnnScratch {
+    /// What the last search with these buffers did.
+    pub fn stats(&self) -> SearchStats {
+        self.stats
+    }
+}
+
+/// Approximate candidates kept for exact re-ranking when `n` items are asked for.
+pub fn rerank_count(n: usize) -> usize {
+    n.saturating_mul(RERANK_FACTOR).saturating_add(RERANK_EXTRA)
+}
+
+/// The `k` best lists by key into `out`, best first (the order of [`best_first`] over
+/// (list, key)): a bounded insertion, cheaper than ordering every list.
+fn best_lists(keys: &[f32], k: usize, out: &mut Vec<Scored>) {
+    out.clear();
+    if k == 0 {
+        return;
+    }
+    for (l, &key) in keys.iter().enumerate() {
+        let c = Scored {
+            item: l as u32,
+            score: key,
+        };
+        if out.len() == k {
+            if best_first(&c, &out[k - 1]) != core::cmp::Ordering::Less {
+                continue;
+            }
+            out.pop();
+        }
+        let pos = out.partition_point(|o| best_first(o, &c) == core::cmp::Ordering::Less);
+        out.insert(pos, c);
+    }
+}
+
+impl Codes {
+    fn new(f: ItemFactors, items: &[u32], offsets: &[usize]) -> Codes {
+        let d = f.dim;
+        let lists = offsets.len() - 1;
+        let mut c = Codes {
+            dim: d,
+            rows: vec![0i8; items.len() * d],
+            scale: vec![0f32; items.len()],
+            norm_max: vec![0f32; lists],
+            err_max: vec![0f32; lists],
+            bias_max: 0.0,
+        };
+        for l in 0..lists {
+            for (p, &i) in items.iter().enumerate().take(offsets[l + 1]).skip(offsets[l]) {
+                let i = i as usize;
+                let row = &f.rows[i * d..(i + 1) * d];
+                let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let scale = max / 127.0;
+                let (mut norm2, mut err2) = (0f32, 0f32);
+                for (q, &v) in c.rows[p * d..(p + 1) * d].iter_mut().zip(row) {
+                    let code = if scale > 0.0 {
+                        libm::roundf(v / scale).clamp(-127.0, 127.0)
+                    } else {
+                        0.0
+                    };
+                    *q = code as i8;
+                    norm2 += v * v;
+                    err2 += (v - code * scale) * (v - code * scale);
+                }
+                c.scale[p] = scale;
+                c.norm_max[l] = c.norm_max[l].max(libm::sqrtf(norm2));
+                let err = if row.iter().all(|v| v.is_finite()) {
+                    libm::sqrtf(err2)
+                } else {
+                    f32::INFINITY
+                };
+                c.err_max[l] = c.err_max[l].max(err);
+            }
+        }
+        if let Some(b) = f.bias {
+            c.bias_max = b.iter().fold(0f32, |m, v| {
+                if v.is_finite() {
+                    m.max(v.abs())
+                } else {
+                    f32::INFINITY
+                }
+            });
+        }
+        c
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.rows.len() + 4 * (self.scale.len() + self.norm_max.len() + self.err_max.len())
+    }
+}
+
+/// A query quantized to int16 (`x ≈ step·q`), with the norms the error bound needs.
+struct QuantizedQuery {
+    step: f32,
+    /// `‖step·q‖`, `‖x − step·q‖`, `‖x‖`.
+    norm: f32,
+    residual: f32,
+    exact_norm: f32,
+}
+
+/// Quantizes `x` into `q` with the largest step whose int8·int16 dot products of `x.len()`
+/// terms cannot overflow an i32 (at most 32767 steps per side). `None` when `x` holds a
+/// non-finite value (or is absurdly long).
+fn quantize_query(x: &[f32], q: &mut Vec<i16>) -> Option<QuantizedQuery> {
+    let levels = (i32::MAX as usize / (127 * x.len().max(1))).min(32767);
+    let max = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if levels < 127 || !x.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let step = max / levels as f32;
+    q.clear();
+    let (mut norm2, mut res2, mut exact2) = (0f32, 0f32, 0f32);
+    for &v in x {
+        let k = if step > 0.0 {
+            libm::roundf(v / step).clamp(-(levels as f32), levels as f32)
+        } else {
+            0.0
+        };
+        q.push(k as i16);
+        norm2 += (k * step) * (k * step);
+        res2 += (v - k * step) * (v - k * step);
+        exact2 += v * v;
+    }
+    Some(QuantizedQuery {
+        step,
+        norm: libm::sqrtf(norm2),
+        residual: libm::sqrtf(res2),
+        exact_norm: libm::sqrtf(exact2),
+    })
 }
 
 /// Index of the nearest centroid to `x` (squared distance `‖c‖² − 2x·c`, ties to the lower
@@ -366,6 +558,7 @@ impl IvfIndex {
             let d2: f32 = point.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
             radii[l] = radii[l].max(libm::sqrtf(d2));
         }
+        let codes = Codes::new(f, &items, &offsets);
         let mut index = IvfIndex {
             point_dim: pd,
             centroids,
@@ -374,6 +567,7 @@ impl IvfIndex {
             offsets,
             items,
             probe: params.probe.clamp(1, lists),
+            codes,
         };
         if params.probe == 0 {
             index.calibrate(f, &labels, queries, params, &mut rng);
@@ -508,10 +702,12 @@ impl IvfIndex {
         self.probe = probe.clamp(1, self.lists());
     }
 
-    /// Bytes the index holds (centroids, offsets as u32, ids), as stored in a model file
-    /// except for the offsets' width.
+    /// Bytes the index holds in memory: centroids, radii, offsets as u32 and ids (what the
+    /// model file stores, but for the offsets' width), plus the int8 rows, their scales and
+    /// the per-list error bounds derived at load.
     pub fn memory_bytes(&self) -> usize {
         4 * (self.centroids.len() + self.radii.len() + self.offsets.len() + self.items.len())
+            + self.codes.memory_bytes()
     }
 
     /// The best `n` allowed items for query vector `query` into `out`, best first, with their
@@ -528,6 +724,7 @@ impl IvfIndex {
     ) {
         out.clear();
         s.found.clear();
+        s.stats = SearchStats::default();
         if n == 0 {
             return;
         }
@@ -539,43 +736,143 @@ impl IvfIndex {
             s.cands.sort_unstable();
             s.cands.dedup();
             push_allowed(f, query, &s.cands, filter, &mut s.found);
+            s.stats.rescored = s.found.len();
+            s.top.select_scored(&s.found, n, out);
+            return;
+        }
+        s.query.clear();
+        s.query.extend_from_slice(query);
+        s.query.resize(self.point_dim, 1.0);
+        let lists = self.lists();
+        s.keys.resize(lists, 0.0);
+        self.list_keys(&s.query, &mut s.keys);
+        // The first `probe` lists in order; the rest are ordered only if needed.
+        let probe = self.probe.min(lists);
+        best_lists(&s.keys, probe, &mut s.order);
+        // Without a usable quantized query (or with factors the codes were not made from),
+        // every approximate score is 0 and the error bound infinite: the answer is then the
+        // exact one over the probed lists, as it is otherwise.
+        let d = self.codes.dim;
+        let same = f.dim == d && n_items == self.n_items();
+        let qq = if same {
+            quantize_query(query, &mut s.q16)
         } else {
-            s.query.clear();
-            s.query.extend_from_slice(query);
-            s.query.resize(self.point_dim, 1.0);
-            let lists = self.lists();
-            s.keys.resize(lists, 0.0);
-            self.list_keys(&s.query, &mut s.keys);
-            // Lists as (list, key) in top-N order (key descending, then lower list), so the
-            // selection and sorting code is `topn`'s own (one copy in a wasm binary).
-            s.order.clear();
-            s.order.extend(s.keys.iter().enumerate().map(|(l, &key)| Scored {
-                item: l as u32,
-                score: key,
-            }));
-            // The first `probe` lists in order; the rest are sorted only if needed.
-            let probe = self.probe.min(lists);
-            if probe < lists {
-                s.order.select_nth_unstable_by(probe, best_first);
+            None
+        };
+        if qq.is_none() {
+            s.q16.clear();
+            s.q16.resize(d, 0);
+        }
+        let step = qq.as_ref().map_or(0.0, |q| q.step);
+        s.sel.reset(rerank_count(n));
+        let (mut norm_max, mut err_max) = (0f32, 0f32);
+        let mut k = 0;
+        while k < lists {
+            if k >= probe && s.sel.len() >= n {
+                break;
             }
-            s.order[..probe].sort_unstable_by(best_first);
-            let mut rest_sorted = probe == lists;
-            let mut k = 0;
-            while k < lists {
-                if k >= probe && s.found.len() >= n {
-                    break;
+            if k == s.order.len() {
+                s.order.clear();
+                s.order.extend(s.keys.iter().enumerate().map(|(l, &key)| Scored {
+                    item: l as u32,
+                    score: key,
+                }));
+                s.order.sort_unstable_by(best_first);
+            }
+            let l = s.order[k].item as usize;
+            let (a, b) = (self.offsets[l], self.offsets[l + 1]);
+            self.approximate(f, a..b, step, &s.q16, &mut s.dots, &mut s.approx);
+            for (p, &approx) in (a..b).zip(&s.approx) {
+                s.sel.offer(
+                    Scored {
+                        item: self.items[p],
+                        score: approx,
+                    },
+                    filter,
+                );
+            }
+            norm_max = norm_max.max(self.codes.norm_max[l]);
+            err_max = err_max.max(self.codes.err_max[l]);
+            s.stats.scanned += b - a;
+            k += 1;
+        }
+        s.stats.lists = k;
+        // Exact scores of the best approximate candidates (all allowed).
+        let (kept, bar) = s.sel.finish();
+        s.found.extend(kept.iter().map(|c| Scored {
+            item: c.item,
+            score: f.score(query, c.item as usize),
+        }));
+        s.stats.rescored = s.found.len();
+        s.top.select_scored(&s.found, n, out);
+        let Some(bar) = bar else {
+            // Every allowed item of the probed lists was scored exactly.
+            return;
+        };
+        // An item's approximate score is within `bound` of its exact one:
+        // |x·y − x̂·ŷ| ≤ ‖x̂‖·‖y − ŷ‖ + ‖x − x̂‖·‖y‖, plus the rounding of both computations.
+        let bound = match &qq {
+            Some(q) => {
+                let eps = 4.0 * (d as f32 + 4.0) * f32::EPSILON;
+                (q.norm * err_max + q.residual * norm_max) * 1.01
+                    + eps * (q.exact_norm * norm_max + self.codes.bias_max)
+            }
+            None => f32::INFINITY,
+        };
+        let t = if out.len() == n {
+            out[n - 1].score
+        } else {
+            f32::NEG_INFINITY
+        };
+        // Every dropped candidate's exact score is below the n-th exact score found: the
+        // answer is exact over the probed lists.
+        if bar.score + bound < t {
+            return;
+        }
+        // Else score exactly every allowed item that could beat it (with a NaN bound, every
+        // item could).
+        s.stats.extended = true;
+        s.found.clear();
+        for &Scored { item: l, .. } in &s.order[..k] {
+            let (a, b) = (self.offsets[l as usize], self.offsets[l as usize + 1]);
+            self.approximate(f, a..b, step, &s.q16, &mut s.dots, &mut s.approx);
+            for (p, &approx) in (a..b).zip(&s.approx) {
+                let i = self.items[p];
+                let could_win = (approx + bound).partial_cmp(&t) != Some(core::cmp::Ordering::Less);
+                if could_win && filter.allows(i) {
+                    s.found.push(Scored {
+                        item: i,
+                        score: f.score(query, i as usize),
+                    });
                 }
-                if k == probe && !rest_sorted {
-                    s.order[probe..].sort_unstable_by(best_first);
-                    rest_sorted = true;
-                }
-                let l = s.order[k].item as usize;
-                let list = &self.items[self.offsets[l]..self.offsets[l + 1]];
-                push_allowed(f, query, list, filter, &mut s.found);
-                k += 1;
             }
         }
+        s.stats.rescored += s.found.len();
         s.top.select_scored(&s.found, n, out);
+    }
+
+    /// The approximate scores `step·(q·code_p)·scale_p + b_{items[p]}` of the positions in
+    /// `range` into `approx`.
+    fn approximate(
+        &self,
+        f: ItemFactors,
+        range: core::ops::Range<usize>,
+        step: f32,
+        q: &[i16],
+        dots: &mut Vec<i32>,
+        approx: &mut Vec<f32>,
+    ) {
+        let d = self.codes.dim;
+        dots.resize(range.len(), 0);
+        kernels::dot_i8_rows(&self.codes.rows[range.start * d..range.end * d], q, dots);
+        approx.clear();
+        approx.extend(range.zip(dots.iter()).map(|(p, &dot)| {
+            let v = dot as f32 * (step * self.codes.scale[p]);
+            match f.bias {
+                Some(b) => v + b[self.items[p] as usize],
+                None => v,
+            }
+        }));
     }
 
     /// Stores the index in `file` as tensors `ann.centroids` (f32 `[lists, point_dim]`),
@@ -642,14 +939,17 @@ impl IvfIndex {
         if probe == 0 || probe > lists {
             return Err(corrupt(format!("`{PROBE}` is {probe}, expected 1..={lists}")));
         }
+        let offsets: Vec<usize> = offsets.iter().map(|&o| o as usize).collect();
+        let codes = Codes::new(f, items, &offsets);
         Ok(Some(IvfIndex {
             point_dim: pd,
             centroids: centroids.to_vec(),
             radii: radii.to_vec(),
             alpha,
-            offsets: offsets.iter().map(|&o| o as usize).collect(),
+            offsets,
             items: items.to_vec(),
             probe,
+            codes,
         }))
     }
 }
@@ -721,6 +1021,131 @@ mod tests {
             all.set_probe(all.lists());
             assert_eq!(recall(f, &all, &queries, 10), 1.0);
         }
+    }
+
+    /// The answer the search must give: every allowed item of the probed lists (the first
+    /// `probe`, then more until `n` allowed were seen) scored exactly, best `n`.
+    fn exact_over_probed(
+        index: &IvfIndex,
+        f: ItemFactors,
+        q: &[f32],
+        n: usize,
+        filter: &Filter,
+    ) -> Vec<Scored> {
+        let mut x = q.to_vec();
+        x.resize(index.point_dim, 1.0);
+        let mut keys = vec![0f32; index.lists()];
+        index.list_keys(&x, &mut keys);
+        let mut order: Vec<Scored> = keys
+            .iter()
+            .enumerate()
+            .map(|(l, &score)| Scored {
+                item: l as u32,
+                score,
+            })
+            .collect();
+        order.sort_by(best_first);
+        let mut found = Vec::new();
+        for (k, o) in order.iter().enumerate() {
+            if k >= index.probe() && found.len() >= n {
+                break;
+            }
+            let l = o.item as usize;
+            for &i in &index.items[index.offsets[l]..index.offsets[l + 1]] {
+                if filter.allows(i) {
+                    found.push(Scored {
+                        item: i,
+                        score: f.score(q, i as usize),
+                    });
+                }
+            }
+        }
+        let mut out = Vec::new();
+        TopN::new().select_scored(&found, n, &mut out);
+        out
+    }
+
+    fn bits(v: &[Scored]) -> Vec<(u32, u32)> {
+        v.iter().map(|s| (s.item, s.score.to_bits())).collect()
+    }
+
+    #[test]
+    fn int8_scan_gives_the_exact_answer_over_the_probed_lists() {
+        let (n, dim) = (6000, 24);
+        let mut rows = planted(n, dim, 30, 11);
+        // Rows whose int8 codes are poor (one large value crushes the others' resolution),
+        // and a block of identical rows (ties at the re-ranking's edge).
+        for i in (0..n).step_by(37) {
+            rows[i * dim] = 40.0;
+        }
+        let twin = rows[5 * dim..6 * dim].to_vec();
+        for i in 100..160 {
+            rows[i * dim..(i + 1) * dim].copy_from_slice(&twin);
+        }
+        let bias: Vec<f32> = (0..n).map(|i| ((i * 7919) % 13) as f32 * 0.05 - 0.3).collect();
+        let queries = planted(60, dim, 30, 12);
+        let (mut extended, mut certified) = (0, 0);
+        for bias in [None, Some(bias.as_slice())] {
+            let f = ItemFactors {
+                rows: &rows,
+                dim,
+                bias,
+            };
+            let mut index = IvfIndex::build(f, &[], &IvfParams::default()).unwrap();
+            let mut s = AnnScratch::default();
+            let mut out = Vec::new();
+            for probe in [1, 3, index.lists()] {
+                index.set_probe(probe);
+                for (k, q) in queries.chunks_exact(dim).enumerate() {
+                    let seen: Vec<u32> = (0..n as u32)
+                        .filter(|i| (i + k as u32).is_multiple_of(9))
+                        .collect();
+                    let exclude = [5, 100, 101, (k * 13) as u32];
+                    for filter in [
+                        Filter::default(),
+                        Filter {
+                            seen: &seen,
+                            exclude: &exclude,
+                            candidates: None,
+                        },
+                    ] {
+                        for want_n in [1, 10, 50] {
+                            index.search(f, q, want_n, &filter, &mut s, &mut out);
+                            let want = exact_over_probed(&index, f, q, want_n, &filter);
+                            assert_eq!(bits(&out), bits(&want), "probe {probe} query {k} n {want_n}");
+                            let st = s.stats();
+                            assert!(st.lists >= probe.min(index.lists()) && st.scanned >= st.lists);
+                            if st.extended {
+                                extended += 1;
+                            } else if st.rescored < st.scanned {
+                                certified += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Both ways to the answer were taken: proven from the first re-ranking, and rescanned.
+        assert!(
+            extended > 0 && certified > extended,
+            "{extended} extended, {certified} certified"
+        );
+        // A query with a non-finite value is still answered exactly over the probed lists.
+        let f = ItemFactors {
+            rows: &rows,
+            dim,
+            bias: None,
+        };
+        let index = IvfIndex::build(f, &[], &IvfParams::default()).unwrap();
+        let mut q = queries[..dim].to_vec();
+        q[3] = f32::INFINITY;
+        let mut s = AnnScratch::default();
+        let mut out = Vec::new();
+        index.search(f, &q, 10, &Filter::default(), &mut s, &mut out);
+        assert_eq!(
+            bits(&out),
+            bits(&exact_over_probed(&index, f, &q, 10, &Filter::default()))
+        );
     }
 
     #[test]

@@ -105,6 +105,20 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     dispatch!(axpy(alpha, x, y))
 }
 
+/// `out[r] = Σ_k codes[r·d + k]·q[k]` with `d = q.len()`: integer dot products of int8 rows
+/// (e.g. quantized item factors) with an int16 query, for `out.len()` rows. Exact (wrapping
+/// i32 sums; no overflow while `127·32767·d < 2³¹`), so every backend gives the same values.
+/// Panics if `codes` holds fewer than `out.len()·d` values.
+#[inline]
+pub fn dot_i8_rows(codes: &[i8], q: &[i16], out: &mut [i32]) {
+    assert!(codes.len() >= out.len() * q.len(), "dot_i8_rows: codes too short");
+    if q.is_empty() {
+        out.fill(0);
+        return;
+    }
+    dispatch!(dot_i8_rows(codes, q, out))
+}
+
 /// `x *= alpha`.
 #[inline]
 pub fn scale(alpha: f32, x: &mut [f32]) {

@@ -68,7 +68,7 @@ impl Filter<'_> {
 /// is consulted; on a full score vector the bar is checked 16 scores at a time.
 #[derive(Default)]
 pub struct TopN {
-    buf: Vec<Scored>,
+    sel: Selection,
     /// The candidate list, sorted and deduplicated.
     cands: Vec<u32>,
 }
@@ -82,12 +82,12 @@ pub(crate) fn best_first(a: &Scored, b: &Scored) -> Ordering {
     Worst(*a).cmp(&Worst(*b))
 }
 
-/// Selection state for one query: the buffer and the current bar.
-struct Selection<'b> {
-    buf: &'b mut Vec<Scored>,
+/// A streaming selection of the best `n` allowed candidates offered one at a time (the
+/// engine of [`TopN`], also used by [`crate::ann`] to keep the best approximate scores).
+#[derive(Default)]
+pub(crate) struct Selection {
+    buf: Vec<Scored>,
     n: usize,
-    /// Candidates are kept until the buffer holds this many, then cut to `n`.
-    cap: usize,
     /// Scores below this (or NaN) cannot be selected: the bar's score, `-inf` before the
     /// first cut.
     floor: f32,
@@ -95,9 +95,19 @@ struct Selection<'b> {
     bar: Option<Scored>,
 }
 
-impl Selection<'_> {
+impl Selection {
+    /// Starts a selection of the best `n` (at least 1).
+    pub(crate) fn reset(&mut self, n: usize) {
+        self.buf.clear();
+        self.n = n.max(1);
+        self.floor = f32::NEG_INFINITY;
+        self.bar = None;
+    }
+
+    /// Offers a candidate: kept if it is allowed and, once the buffer was first cut, better
+    /// than the bar.
     #[inline]
-    fn offer(&mut self, cand: Scored, filter: &Filter) {
+    pub(crate) fn offer(&mut self, cand: Scored, filter: &Filter) {
         // Also rejects NaN (unordered).
         if cand.score < self.floor || cand.score.is_nan() {
             return;
@@ -111,18 +121,33 @@ impl Selection<'_> {
             return;
         }
         self.buf.push(cand);
-        if self.buf.len() >= self.cap {
-            let bar = self.cut();
-            self.floor = bar.score;
-            self.bar = Some(bar);
+        if self.buf.len() >= self.n.saturating_mul(2) {
+            self.cut();
         }
     }
 
-    /// Keeps the best `n` of the buffer (unordered) and returns the worst of them.
-    fn cut(&mut self) -> Scored {
+    /// Candidates held: every allowed candidate offered so far while fewer than `2n` were;
+    /// never fewer than `n` once `n` were offered.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Keeps the best `n` of the buffer (unordered); the worst of them becomes the bar.
+    fn cut(&mut self) {
         let (_, &mut bar, _) = self.buf.select_nth_unstable_by(self.n - 1, best_first);
         self.buf.truncate(self.n);
-        bar
+        self.floor = bar.score;
+        self.bar = Some(bar);
+    }
+
+    /// The best `n` offered (unordered), and the bar: `None` when every allowed candidate
+    /// offered is among them, else the worst of them (every dropped candidate scores at most
+    /// its score).
+    pub(crate) fn finish(&mut self) -> (&mut [Scored], Option<Scored>) {
+        if self.buf.len() > self.n {
+            self.cut();
+        }
+        (&mut self.buf, self.bar)
     }
 }
 
@@ -138,17 +163,11 @@ impl TopN {
     /// candidates is returned at most once.
     pub fn select(&mut self, scores: &[f32], n: usize, filter: &Filter, out: &mut Vec<Scored>) {
         out.clear();
-        self.buf.clear();
         if n == 0 {
             return;
         }
-        let mut sel = Selection {
-            buf: &mut self.buf,
-            n,
-            cap: n.saturating_mul(2),
-            floor: f32::NEG_INFINITY,
-            bar: None,
-        };
+        let sel = &mut self.sel;
+        sel.reset(n);
         match filter.candidates {
             Some(cands) => {
                 // Deduplicate first: a repeated item would otherwise take several of the `n`
@@ -177,38 +196,27 @@ impl TopN {
                 }
             }
         }
-        if sel.buf.len() > n {
-            sel.cut();
-        }
-        self.buf.sort_unstable_by(best_first);
-        out.extend_from_slice(&self.buf);
+        Self::sorted_into(sel, out);
     }
-}
 
-impl TopN {
     /// The best `n` of already scored `items` into `out`, best first (the order of
     /// [`TopN::select`]; NaN scores are never selected). Each item must appear at most once.
     pub fn select_scored(&mut self, items: &[Scored], n: usize, out: &mut Vec<Scored>) {
         out.clear();
-        self.buf.clear();
         if n == 0 {
             return;
         }
-        let mut sel = Selection {
-            buf: &mut self.buf,
-            n,
-            cap: n.saturating_mul(2),
-            floor: f32::NEG_INFINITY,
-            bar: None,
-        };
+        self.sel.reset(n);
         for &cand in items {
-            sel.offer(cand, &Filter::default());
+            self.sel.offer(cand, &Filter::default());
         }
-        if sel.buf.len() > n {
-            sel.cut();
-        }
-        self.buf.sort_unstable_by(best_first);
-        out.extend_from_slice(&self.buf);
+        Self::sorted_into(&mut self.sel, out);
+    }
+
+    fn sorted_into(sel: &mut Selection, out: &mut Vec<Scored>) {
+        let (best, _) = sel.finish();
+        best.sort_unstable_by(best_first);
+        out.extend_from_slice(best);
     }
 }
 

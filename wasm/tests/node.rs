@@ -5,6 +5,7 @@ mod common;
 
 package_tests!(
     uses_simd128,
+    int8_kernel_and_index_search_are_exact,
     basket_matches_the_facade,
     user_scores_are_factor_dot_products,
     users_and_fallback,

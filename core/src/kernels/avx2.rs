@@ -351,3 +351,34 @@ pub unsafe fn add_gram_lower(rows: &[f32], dim: usize, a: &mut [f32]) {
         }
     }
 }
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_i8_rows(codes: &[i8], q: &[i16], out: &mut [i32]) {
+    let d = q.len();
+    let rows = out.len().min(codes.len() / d);
+    let pq = q.as_ptr();
+    for (r, o) in out[..rows].iter_mut().enumerate() {
+        let row = &codes[r * d..(r + 1) * d];
+        let pr = row.as_ptr();
+        let mut acc = _mm256_setzero_si256();
+        let mut k = 0;
+        while k + 16 <= d {
+            // 16 int8 codes widened to int16, multiplied by the query's int16 values and summed
+            // in pairs into 8 int32 lanes.
+            let a = _mm256_cvtepi8_epi16(_mm_loadu_si128(pr.add(k) as *const __m128i));
+            let b = _mm256_loadu_si256(pq.add(k) as *const __m256i);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+            k += 16;
+        }
+        let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        let mut total = _mm_cvtsi128_si32(s);
+        while k < d {
+            total = total.wrapping_add(i32::from(row[k]) * i32::from(q[k]));
+            k += 1;
+        }
+        *o = total;
+    }
+}

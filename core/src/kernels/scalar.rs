@@ -102,3 +102,14 @@ fn sqrt(x: f32) -> f32 {
         libm::sqrtf(x)
     }
 }
+
+/// `out[r] = Σ_k codes[r·d + k]·q[k]`, `d = q.len() > 0`, wrapping i32 sums.
+#[inline]
+pub fn dot_i8_rows(codes: &[i8], q: &[i16], out: &mut [i32]) {
+    for (o, row) in out.iter_mut().zip(codes.chunks_exact(q.len())) {
+        *o = row
+            .iter()
+            .zip(q)
+            .fold(0i32, |s, (&a, &b)| s.wrapping_add(i32::from(a) * i32::from(b)));
+    }
+}

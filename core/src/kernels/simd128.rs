@@ -282,3 +282,36 @@ pub fn adagrad_step(lr: f32, g: f32, dir: &[f32], param: &mut [f32], accum: &mut
     }
     super::scalar::adagrad_step(lr, g, &dir[k..n], &mut param[k..n], &mut accum[k..n]);
 }
+
+#[inline]
+pub fn dot_i8_rows(codes: &[i8], q: &[i16], out: &mut [i32]) {
+    let d = q.len();
+    for (o, row) in out.iter_mut().zip(codes.chunks_exact(d)) {
+        let mut acc = i32x4_splat(0);
+        let mut k = 0;
+        while k + 16 <= d {
+            let (a, q0, q1) = (&row[k..k + 16], &q[k..k + 8], &q[k + 8..k + 16]);
+            // SAFETY: each slice is exactly 16 bytes in bounds; v128_load has no alignment
+            // requirement.
+            let (a, q0, q1) = unsafe {
+                (
+                    v128_load(a.as_ptr() as *const v128),
+                    v128_load(q0.as_ptr() as *const v128),
+                    v128_load(q1.as_ptr() as *const v128),
+                )
+            };
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(a), q0));
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(a), q1));
+            k += 16;
+        }
+        let mut total = i32x4_extract_lane::<0>(acc)
+            .wrapping_add(i32x4_extract_lane::<1>(acc))
+            .wrapping_add(i32x4_extract_lane::<2>(acc))
+            .wrapping_add(i32x4_extract_lane::<3>(acc));
+        while k < d {
+            total = total.wrapping_add(i32::from(row[k]) * i32::from(q[k]));
+            k += 1;
+        }
+        *o = total;
+    }
+}

@@ -196,3 +196,42 @@ fn backend_is_reported() {
         assert_eq!(backend, "avx2+fma");
     }
 }
+
+#[test]
+fn dot_i8_rows_is_exact_on_every_backend() {
+    let mut rng = crate::rng::Rng::new(7);
+    for d in [1usize, 3, 15, 16, 17, 31, 32, 33, 64, 65, 100] {
+        let rows = 5;
+        let codes: Vec<i8> = (0..rows * d + 3)
+            .map(|k| match k % 7 {
+                0 => 127,
+                1 => -127,
+                _ => (rng.below(255) as i32 - 127) as i8,
+            })
+            .collect();
+        let q: Vec<i16> = (0..d)
+            .map(|k| {
+                if k % 5 == 0 {
+                    -32767
+                } else {
+                    (rng.below(65535) as i32 - 32767) as i16
+                }
+            })
+            .collect();
+        let mut got = [0i32; 5];
+        dot_i8_rows(&codes[..rows * d], &q, &mut got);
+        for (r, &g) in got.iter().enumerate() {
+            let want: i64 = (0..d)
+                .map(|k| i64::from(codes[r * d + k]) * i64::from(q[k]))
+                .sum();
+            assert_eq!(i64::from(g), want, "d {d} row {r}");
+        }
+        let mut reference = [0i32; 5];
+        scalar::dot_i8_rows(&codes[..rows * d], &q, &mut reference);
+        assert_eq!(got, reference);
+    }
+    // Hand value: [1, -2, 3]·[4, 5, -6] = 4 − 10 − 18.
+    let mut one = [0i32; 1];
+    dot_i8_rows(&[1, -2, 3], &[4, 5, -6], &mut one);
+    assert_eq!(one, [-24]);
+}

@@ -57,6 +57,57 @@ pub fn uses_simd128() {
     assert_eq!(simd_backend(), "simd128");
 }
 
+/// The simd128 int8 kernel the index scans with gives the scalar reference's integers, and a
+/// search probing every list (int8 scan + proven re-ranking) is the exact answer.
+pub fn int8_kernel_and_index_search_are_exact() {
+    use reco_core::ann::{AnnScratch, ItemFactors, IvfIndex, IvfParams};
+    use reco_core::kernels;
+    use reco_core::topn::{top_n, Filter};
+    let mut x = 12345u32;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    for d in [1usize, 7, 16, 17, 33, 64, 70] {
+        let codes: Vec<i8> = (0..4 * d).map(|_| ((next() % 255) as i32 - 127) as i8).collect();
+        let q: Vec<i16> = (0..d)
+            .map(|_| (next() % 65535) as i32 - 32767)
+            .map(|v| v as i16)
+            .collect();
+        let (mut got, mut want) = ([0i32; 4], [0i32; 4]);
+        kernels::dot_i8_rows(&codes, &q, &mut got);
+        kernels::scalar::dot_i8_rows(&codes, &q, &mut want);
+        assert_eq!(got, want, "d {d}");
+    }
+    let (n, dim) = (3000, 16);
+    let rows: Vec<f32> = (0..n * dim)
+        .map(|k| {
+            let v = (next() % 2001) as f32 / 1000.0 - 1.0;
+            if k % (37 * dim) == 0 {
+                30.0
+            } else {
+                v
+            }
+        })
+        .collect();
+    let f = ItemFactors {
+        rows: &rows,
+        dim,
+        bias: None,
+    };
+    let mut index = IvfIndex::build(f, &[], &IvfParams::default()).unwrap();
+    index.set_probe(index.lists());
+    let (mut s, mut out) = (AnnScratch::default(), Vec::new());
+    for k in 0..20 {
+        let q = &rows[k * 7 * dim..(k * 7 + 1) * dim];
+        index.search(f, q, 10, &Filter::default(), &mut s, &mut out);
+        let scores: Vec<f32> = (0..n).map(|i| f.score(q, i)).collect();
+        assert_eq!(out, top_n(&scores, 10, &Filter::default()), "query {k}");
+    }
+}
+
 /// Basket fold-in gives the facade's items, in order, as `{product, itemId, score}` objects,
 /// and the typed-array path gives the same.
 pub fn basket_matches_the_facade() {
