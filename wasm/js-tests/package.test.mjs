@@ -53,8 +53,9 @@ test('package.json exports both targets with types', () => {
     assert.match(dts, /export interface TypedRecommendations/);
   }
   const gz = execFileSync('sh', ['-c', `gzip -9c '${root}wasm/pkg/web/reco_wasm_bg.wasm' | wc -c`], { encoding: 'utf8' });
-  // 160 KiB: 150 until the ANN index and int8 factors (large catalogs in the browser) added ~6.5 KB.
-  assert.ok(Number(gz) <= 160 * 1024, `wasm is ${gz} bytes gzipped`);
+  // 164 KiB: 150 until the ANN index and int8 factors (large catalogs in the browser) added
+  // ~6.5 KB, 160 until the index's int8 scan with proven re-ranking added ~4.4 KB.
+  assert.ok(Number(gz) <= 164 * 1024, `wasm is ${gz} bytes gzipped`);
 });
 
 for (const [name, mod] of [['node', node], ['web (initSync)', web]]) {
