@@ -838,13 +838,27 @@ impl AlsModel {
     /// `[n_items, factors]` (f32), hyperparameters in `params`. Ids, names and training
     /// summary are left for the caller to fill.
     pub fn to_model_file(&self) -> ModelFile {
+        self.file_with(self.user_factors.clone(), self.item_factors.clone())
+    }
+
+    /// [`AlsModel::to_model_file`] that moves the factors into the file instead of copying
+    /// them (after training, the model and its file need not both be held).
+    pub fn into_model_file(mut self) -> ModelFile {
+        let (users, items) = (
+            core::mem::take(&mut self.user_factors),
+            core::mem::take(&mut self.item_factors),
+        );
+        self.file_with(users, items)
+    }
+
+    fn file_with(&self, users: Vec<f32>, items: Vec<f32>) -> ModelFile {
         let mut file = ModelFile::new(ModelKind::Als);
         file.params = self.params.to_json();
         let f = self.factors();
         if self.n_users > 0 {
-            file.put_f32("user_factors", &[self.n_users, f], self.user_factors.clone());
+            file.put_f32("user_factors", &[self.n_users, f], users);
         }
-        file.put_f32("item_factors", &[self.n_items, f], self.item_factors.clone());
+        file.put_f32("item_factors", &[self.n_items, f], items);
         file
     }
 

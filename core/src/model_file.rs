@@ -207,6 +207,20 @@ impl safetensors::View for Raw<'_> {
     }
 }
 
+/// The little-endian bytes of `data` (the file format's byte order): borrowed on
+/// little-endian targets (every one reco ships for), so serializing a model does not hold a
+/// second copy of its tensors; converted elsewhere.
+fn le_bytes<T: bytemuck::Pod, const N: usize>(
+    data: &[T],
+    to_le: fn(T) -> [u8; N],
+) -> alloc::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        alloc::borrow::Cow::Borrowed(bytemuck::cast_slice(data))
+    } else {
+        alloc::borrow::Cow::Owned(data.iter().flat_map(|&v| to_le(v)).collect())
+    }
+}
+
 fn corrupt(msg: impl Into<String>) -> RecoError {
     RecoError::CorruptModel(msg.into())
 }
@@ -491,30 +505,18 @@ impl ModelFile {
                     Precision::F32 | Precision::F16 | Precision::Int8 => Raw {
                         dtype: Dtype::F32,
                         shape: shape.clone(),
-                        bytes: data
-                            .iter()
-                            .flat_map(|v| v.to_le_bytes())
-                            .collect::<Vec<u8>>()
-                            .into(),
+                        bytes: le_bytes(data, f32::to_le_bytes),
                     },
                 },
                 Tensor::U32 { shape, data } => Raw {
                     dtype: Dtype::U32,
                     shape: shape.clone(),
-                    bytes: data
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect::<Vec<u8>>()
-                        .into(),
+                    bytes: le_bytes(data, u32::to_le_bytes),
                 },
                 Tensor::U64 { shape, data } => Raw {
                     dtype: Dtype::U64,
                     shape: shape.clone(),
-                    bytes: data
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect::<Vec<u8>>()
-                        .into(),
+                    bytes: le_bytes(data, u64::to_le_bytes),
                 },
             };
             alloc::vec![(name.clone(), raw)]
@@ -954,6 +956,28 @@ mod tests {
         let half = ModelFile::from_bytes(&f.to_bytes(Precision::F16).unwrap()).unwrap();
         let v = half.f32("item_factors", &[Some(2), Some(2)]).unwrap();
         assert!((v[3] - 0.333).abs() < 1e-3 && v[3] != 0.333);
+    }
+
+    #[test]
+    fn tensor_bytes_are_little_endian_values_whether_borrowed_or_converted() {
+        let mut f = sample();
+        f.put_u64("offsets", &[3], alloc::vec![0, 1 << 40, u64::MAX]);
+        let bytes = f.to_bytes(Precision::F32).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let want: Vec<u8> = [1.0f32, 2.0, 3.0, 0.333]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(st.tensor("item_factors").unwrap().data(), &want[..]);
+        let want: Vec<u8> = [0u64, 1 << 40, u64::MAX]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(st.tensor("offsets").unwrap().data(), &want[..]);
+        // The borrowing path and the converting one give the same bytes.
+        let data = [1.5f32, -0.0, f32::MAX];
+        let converted: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(&*le_bytes(&data, f32::to_le_bytes), &converted[..]);
     }
 
     #[test]

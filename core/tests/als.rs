@@ -509,3 +509,17 @@ fn wrong_kind_and_inconsistent_files_are_rejected() {
     no_params.params = serde_json::json!({});
     assert!(corrupt(&no_params));
 }
+
+#[test]
+fn into_model_file_is_to_model_file_without_the_copy() {
+    let (m, _) = planted();
+    let params = AlsParams {
+        factors: 4,
+        iterations: 2,
+        ..AlsParams::default()
+    };
+    let model = AlsModel::fit(&m, &params, &mut |_| {}).unwrap();
+    let copied = model.to_model_file();
+    assert!(copied.tensors.contains_key("user_factors"));
+    assert_eq!(model.into_model_file(), copied);
+}

@@ -466,7 +466,7 @@ pub fn fit(
                 }
             });
             progress.finish();
-            fitted?.to_model_file()
+            fitted?.into_model_file()
         }
         ModelChoice::Lightfm => {
             let params = hyper.lightfm();
