@@ -141,8 +141,8 @@ impl Selection {
     }
 
     /// The best `n` offered (unordered), and the bar: `None` when every allowed candidate
-    /// offered is among them, else the worst of them (every dropped candidate scores at most
-    /// its score).
+    /// offered is among them (a NaN score is never held, nor counted), else the worst of them
+    /// (every dropped candidate scores at most its score).
     pub(crate) fn finish(&mut self) -> (&mut [Scored], Option<Scored>) {
         if self.buf.len() > self.n {
             self.cut();
