@@ -217,8 +217,13 @@ fn le_bytes<T: bytemuck::Pod, const N: usize>(
     if cfg!(target_endian = "little") {
         alloc::borrow::Cow::Borrowed(bytemuck::cast_slice(data))
     } else {
-        alloc::borrow::Cow::Owned(data.iter().flat_map(|&v| to_le(v)).collect())
+        alloc::borrow::Cow::Owned(converted_le_bytes(data, to_le))
     }
+}
+
+/// [`le_bytes`]' path for big-endian targets: each value converted.
+fn converted_le_bytes<T: Copy, const N: usize>(data: &[T], to_le: fn(T) -> [u8; N]) -> Vec<u8> {
+    data.iter().flat_map(|&v| to_le(v)).collect()
 }
 
 fn corrupt(msg: impl Into<String>) -> RecoError {
@@ -974,10 +979,13 @@ mod tests {
             .flat_map(|v| v.to_le_bytes())
             .collect();
         assert_eq!(st.tensor("offsets").unwrap().data(), &want[..]);
-        // The borrowing path and the converting one give the same bytes.
+        // The path this target takes and the big-endian targets' converting one give the same
+        // bytes, and both are the values' little-endian bytes.
         let data = [1.5f32, -0.0, f32::MAX];
         let converted: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(&*le_bytes(&data, f32::to_le_bytes), &converted[..]);
+        assert_eq!(converted_le_bytes(&data, f32::to_le_bytes), converted);
+        assert_eq!(converted_le_bytes(&[1u32 << 24], u32::to_le_bytes), [0, 0, 0, 1]);
     }
 
     #[test]
